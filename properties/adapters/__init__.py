@@ -1,0 +1,1 @@
+"""Adapters: an :class:`~properties.implementation.Implementation` record per library."""

@@ -1,0 +1,149 @@
+"""Assertion helpers that build the failure message (array-api-tests' ``ph`` style).
+
+The first line of every message is the *headline* the verdict table shows: what was compared,
+observed vs expected, the statistic and its bound, and α. Context (shapes, parameters, seed)
+follows on later lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from reference import statistics as st
+
+__all__ = [
+    "PropertyViolation",
+    "assert_close",
+    "assert_identical",
+    "assert_law",
+    "assert_mean",
+    "assert_ratio",
+    "assert_shape",
+    "fmt_context",
+]
+
+
+class PropertyViolation(AssertionError):
+    """A property of FAVOR failed; ``str(err).splitlines()[0]`` is the headline."""
+
+
+def fmt_context(**context: object) -> str:
+    return "\n".join(f"  {key} = {value}" for key, value in context.items())
+
+
+def _fail(headline: str, **context: object) -> None:
+    raise PropertyViolation(headline + ("\n" + fmt_context(**context) if context else ""))
+
+
+def _np(x: object) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def assert_shape(what: str, observed: tuple[int, ...], expected: tuple[int, ...], **context: object) -> None:
+    if tuple(observed) != tuple(expected):
+        _fail(f"{what}: shape {tuple(observed)}, expected {tuple(expected)}", **context)
+
+
+def assert_mean(
+    what: str, replicates: object, expected: float, variance: float, alpha: float, **context: object
+) -> float:
+    """z-test of mean(replicates) = expected, with the *closed-form* variance of one replicate
+    (MATH 25): |z| ≤ z_test_critical(α). Returns z."""
+    x = _np(replicates)
+    n = x.size
+    mean = float(x.mean())
+    z = (mean - expected) / math.sqrt(variance / n)
+    crit = st.z_test_critical(alpha)
+    if not abs(z) <= crit:
+        rel = (mean - expected) / expected if expected else float("nan")
+        _fail(
+            f"{what}: mean {mean:.6g} vs expected {expected:.6g} (relative {rel:+.3%}), "
+            f"z = {z:.2f}, |z| ≤ {crit:.2f} required at α = {alpha:.1e}",
+            replicates=n, sd_of_mean=math.sqrt(variance / n), **context,
+        )
+    return z
+
+
+def assert_law(
+    what: str, samples: object, cdf: Callable[[np.ndarray], np.ndarray], alpha: float, **context: object
+) -> float:
+    """Kolmogorov-Smirnov against an exact law with the DKWM critical value (MATH 24): the
+    false-alarm probability is ≤ α for any sample size. Returns the KS distance."""
+    x = _np(samples).ravel()
+    if not np.isfinite(x).all():
+        _fail(f"{what}: {int((~np.isfinite(x)).sum())} of {x.size} samples are not finite", **context)
+    dist = st.ks_distance(x, cdf)
+    eps = st.dkwm_epsilon(x.size, alpha)
+    if not dist <= eps:
+        _fail(
+            f"{what}: KS distance {dist:.4f} > DKWM bound {eps:.4f} (n = {x.size}, α = {alpha:.1e})",
+            sample_mean=float(x.mean()), sample_sd=float(x.std()), **context,
+        )
+    return dist
+
+
+def assert_ratio(
+    what: str, ratio: float, sd: float, alpha: float, *, expected: float = 1.0, **context: object
+) -> float:
+    """Two-sided test that an estimated ratio equals ``expected`` (MATH 27): too much *or* too
+    little is a failure. |ratio − expected|/sd ≤ z_test_critical(α). Returns z."""
+    z = (ratio - expected) / sd
+    crit = st.z_test_critical(alpha)
+    if not abs(z) <= crit:
+        _fail(
+            f"{what}: ratio {ratio:.4f} vs expected {expected:.4f}, z = {z:.2f}, "
+            f"|z| ≤ {crit:.2f} required at α = {alpha:.1e}",
+            sd_of_ratio=sd, **context,
+        )
+    return z
+
+
+def assert_close(
+    what: str,
+    observed: torch.Tensor,
+    expected: torch.Tensor,
+    *,
+    rtol: float,
+    atol: float = 0.0,
+    **context: object,
+) -> None:
+    """|observed − expected| ≤ atol + rtol·|expected| elementwise, NaN only where expected is NaN."""
+    obs, exp = _np(observed), _np(expected)
+    if obs.shape != exp.shape:
+        _fail(f"{what}: shape {obs.shape}, expected {exp.shape}", **context)
+    nan_obs, nan_exp = np.isnan(obs), np.isnan(exp)
+    if (nan_obs != nan_exp).any():
+        idx = tuple(int(i) for i in np.argwhere(nan_obs != nan_exp)[0])
+        _fail(
+            f"{what}: NaN pattern differs, {int(nan_obs.sum())} NaN observed vs {int(nan_exp.sum())} "
+            f"expected; first difference at {idx}: {obs[idx]} vs {exp[idx]}",
+            **context,
+        )
+    ok = ~nan_exp
+    err = np.abs(obs - exp)
+    bound = atol + rtol * np.abs(exp)
+    bad = ok & ~(err <= bound)
+    if bad.any():
+        excess = np.where(bad, err / np.maximum(bound, np.finfo(float).tiny), 0.0)
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
+        _fail(
+            f"{what}: max error {err[idx]:.3e} at {idx} exceeds {bound[idx]:.3e} "
+            f"(rtol {rtol:.1e}, atol {atol:.1e}); observed {obs[idx]:.10g}, expected {exp[idx]:.10g}",
+            mismatched=f"{int(bad.sum())} of {bad.size}", **context,
+        )
+
+
+def assert_identical(what: str, observed: torch.Tensor, expected: torch.Tensor, **context: object) -> None:
+    """Bit-for-bit equality (NaN equal to NaN)."""
+    if observed.shape != expected.shape or not torch.equal(
+        torch.nan_to_num(observed, nan=0.0), torch.nan_to_num(expected, nan=0.0)
+    ) or not torch.equal(observed.isnan(), expected.isnan()):
+        diff = (observed.double() - expected.double()).abs().nan_to_num(nan=math.inf)
+        idx = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape)) if diff.numel() else ()
+        _fail(f"{what}: not bit-identical, max |difference| {diff.max().item() if diff.numel() else 0:.3e} at {idx}", **context)

@@ -1,0 +1,168 @@
+"""The implementation under test: a small record of optional capabilities, and its loader.
+
+Like an OpInfo record, one :class:`Implementation` declares everything the suite needs to know
+about a FAVOR implementation; every test is generic over it. A missing capability skips the
+tests that need it, with a reason naming the capability.
+
+Capabilities (all optional):
+
+``sample_projection(m, d, *, orthogonal, norms, generator) -> [m, d]``
+    ω rows; ``orthogonal=False`` → iid N(0, I_d); ``orthogonal=True`` → block-orthogonal with
+    ``norms="chi"`` (χ_d) or ``norms="fixed"`` (√d). Draws only from ``generator`` (a
+    ``torch.Generator`` on the suite's device); any floating dtype, the suite casts to float64.
+``feature_map(x, projection, *, kind) -> [..., F]``
+    φ(x) for x ``[..., d]`` *as given* (no d^(-1/4) scaling), ``kind`` in ``feature_kinds``.
+``attention(q, k, v, projection, *, kind, causal, key_mask) -> [..., L, dv]``
+    estimate of softmax(qkᵀ/√d)v; ``key_mask`` ``[..., L]`` bool (True = keep) or None.
+
+Flags: ``feature_kinds``, ``orthogonal``, ``fixed_norms``, ``causal``, ``key_mask``,
+``dtypes``, ``autograd``, ``input_validation``, ``chunk_option`` (a keyword of ``attention``
+that sets a block length the result must not depend on), ``gerf`` (``feature_map`` and
+``attention`` accept ``gerf_a``). ``known_deviations`` maps test-name patterns (fnmatch, on the
+pytest node id) to the reason the implementation knowingly violates them: they run as xfail.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+__all__ = [
+    "DEFAULT_SPEC",
+    "Implementation",
+    "ImplementationError",
+    "SupportsFavor",
+    "capabilities",
+    "load_implementation",
+    "validate",
+]
+
+DEFAULT_SPEC = "properties.adapters.favor_impl"
+ALL_DTYPES = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
+
+
+@runtime_checkable
+class SupportsFavor(Protocol):
+    """The typed protocol; :class:`Implementation` satisfies it, and so may any object."""
+
+    name: str
+    sample_projection: Callable[..., torch.Tensor] | None
+    feature_map: Callable[..., torch.Tensor] | None
+    attention: Callable[..., torch.Tensor] | None
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One FAVOR implementation and what it claims to support."""
+
+    name: str
+    sample_projection: Callable[..., torch.Tensor] | None = None
+    feature_map: Callable[..., torch.Tensor] | None = None
+    attention: Callable[..., torch.Tensor] | None = None
+    feature_kinds: tuple[str, ...] = ("positive",)
+    orthogonal: bool = True
+    fixed_norms: bool = True
+    causal: bool = True
+    key_mask: bool = True
+    dtypes: tuple[torch.dtype, ...] = ALL_DTYPES
+    autograd: bool = True
+    input_validation: bool = True
+    chunk_option: str | None = None
+    gerf: bool = False
+    known_deviations: Mapping[str, str] = field(default_factory=dict)
+
+
+class ImplementationError(RuntimeError):
+    """The object named by ``--favor-impl`` cannot be used; the message lists every problem."""
+
+
+_REQUIRED_KEYWORDS = {
+    "sample_projection": (2, ("orthogonal", "norms", "generator")),
+    "feature_map": (2, ("kind",)),
+    "attention": (4, ("kind", "causal", "key_mask")),
+}
+
+
+def _signature_problem(name: str, fn: Callable[..., Any]) -> str | None:
+    positional, keywords = _REQUIRED_KEYWORDS[name]
+    if not callable(fn):
+        return f"{name} is not callable (got {type(fn).__name__})"
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    try:
+        sig.bind(*range(positional), **dict.fromkeys(keywords))
+    except TypeError as err:
+        return f"{name}{sig} cannot be called as {name}({positional} positional, {', '.join(keywords)}=...): {err}"
+    return None
+
+
+def validate(impl: object) -> Implementation:
+    """Check the record against the protocol; raise :class:`ImplementationError` listing all issues."""
+    problems = []
+    if not isinstance(impl, SupportsFavor):
+        missing = [a for a in ("name", "sample_projection", "feature_map", "attention") if not hasattr(impl, a)]
+        problems.append(f"missing attributes {missing} (use properties.implementation.Implementation)")
+    else:
+        for name in _REQUIRED_KEYWORDS:
+            fn = getattr(impl, name)
+            if fn is not None and (problem := _signature_problem(name, fn)):
+                problems.append(problem)
+        if all(getattr(impl, n) is None for n in _REQUIRED_KEYWORDS):
+            problems.append("no capability at all: sample_projection, feature_map and attention are all None")
+    if problems:
+        raise ImplementationError(f"{getattr(impl, 'name', impl)!r} does not fit the protocol:\n  - " + "\n  - ".join(problems))
+    if isinstance(impl, Implementation):
+        return impl
+    known = {f.name for f in fields(Implementation)}
+    return Implementation(**{k: getattr(impl, k) for k in known if hasattr(impl, k)})
+
+
+def _import(module: str) -> Any:
+    if module.endswith(".py") or os.sep in module:
+        path = Path(module).resolve()
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise ImplementationError(f"cannot load {module}")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return importlib.import_module(module)
+
+
+def load_implementation(spec: str | None = None) -> Implementation:
+    """``package.module[:object]`` or ``path/to/file.py[:object]``; the object defaults to
+    ``IMPLEMENTATION``. ``None`` → ``$FAVOR_IMPL`` or this project's ``favor``."""
+    spec = spec or os.environ.get("FAVOR_IMPL") or DEFAULT_SPEC
+    module, _, attr = spec.partition(":")
+    try:
+        mod = _import(module)
+    except ImportError as err:
+        raise ImplementationError(f"--favor-impl={spec}: cannot import {module!r}: {err}") from err
+    obj = getattr(mod, attr or "IMPLEMENTATION", None)
+    if obj is None:
+        raise ImplementationError(f"--favor-impl={spec}: {module} has no attribute {attr or 'IMPLEMENTATION'!r}")
+    return validate(obj() if inspect.isclass(obj) else obj)
+
+
+def capabilities(impl: Implementation) -> list[str]:
+    """The capability names the implementation offers, as ``requires`` and the header spell them."""
+    caps = [n for n in _REQUIRED_KEYWORDS if getattr(impl, n) is not None]
+    caps += [f"feature:{k}" for k in impl.feature_kinds]
+    caps += [n for n in ("orthogonal", "fixed_norms", "causal", "key_mask", "autograd", "input_validation", "gerf") if getattr(impl, n)]
+    caps += [f"dtype:{str(t).removeprefix('torch.')}" for t in impl.dtypes]
+    if impl.chunk_option:
+        caps.append("chunked")
+    return caps

@@ -1,0 +1,169 @@
+"""Closed-form means and mean squared errors of the random-feature kernel estimators.
+
+Vectors are array-likes ``[..., d]`` (numpy or torch); results are float64 numpy arrays.
+Notation (MATH.md): s = ‖x+y‖², Δ = x − y, Λ = exp(−(‖x‖²+‖y‖²)/2), M = ₁F₁ (Kummer),
+m = number of projection rows ω_r, d = dimension.
+Sources: [P] Choromanski et al. 2021 (Lemma 2, Theorem 1-2); [CRT] Likhosherstov et al. 2022.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import hyp0f1, hyp1f1
+
+__all__ = [
+    "softmax_kernel",
+    "mse_positive_iid",
+    "mse_hyperbolic_iid",
+    "mse_trigonometric_iid",
+    "same_block_pairs",
+    "orf_cross_moment",
+    "mse_positive_orf",
+    "mse_hyperbolic_orf",
+    "mse_trigonometric_orf",
+    "fixed_norm_mean",
+    "fixed_norm_relative_bias",
+    "mse_positive_orf_fixed",
+    "lognormal_excess_kurtosis",
+    "gerf_second_moment",
+    "mse_gerf_iid",
+    "optimal_gerf_a",
+]
+
+
+def _np(x: object) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _parts(x: object, y: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(‖x‖², ‖y‖², s = ‖x+y‖², ‖x−y‖²)."""
+    x, y = _np(x), _np(y)
+    return (x * x).sum(-1), (y * y).sum(-1), ((x + y) ** 2).sum(-1), ((x - y) ** 2).sum(-1)
+
+
+def softmax_kernel(x: object, y: object) -> np.ndarray:
+    """SM(x, y) = exp(xᵀy), the mean of every unbiased estimator. (MATH 1, 5)"""
+    return np.exp((_np(x) * _np(y)).sum(-1))
+
+
+def mse_positive_iid(x: object, y: object, m: int) -> np.ndarray:
+    """MSE(pos) = (1/m)·SM²·(e^s − 1). (MATH 8, [P Lemma 2])"""
+    _, _, s, _ = _parts(x, y)
+    return softmax_kernel(x, y) ** 2 * np.expm1(s) / m
+
+
+def mse_hyperbolic_iid(x: object, y: object, m: int) -> np.ndarray:
+    """MSE(hyp) = ½(1 − e^{−s})·MSE(pos), with m vectors (2m features). (MATH 9, [P Lemma 2])"""
+    _, _, s, _ = _parts(x, y)
+    return 0.5 * -np.expm1(-s) * mse_positive_iid(x, y, m)
+
+
+def mse_trigonometric_iid(x: object, y: object, m: int) -> np.ndarray:
+    """MSE(trig) = (1/2m)·exp(‖x‖²+‖y‖²)·(1 − e^{−‖Δ‖²})². (MATH 7, [P Lemma 2])"""
+    x2, y2, _, delta2 = _parts(x, y)
+    return np.exp(x2 + y2) * np.expm1(-delta2) ** 2 / (2 * m)
+
+
+def same_block_pairs(m: int, d: int) -> int:
+    """P = Σ_b n_b(n_b − 1): ordered pairs of rows sharing an orthogonal block of ≤ d rows."""
+    full, rest = divmod(m, d)
+    return full * d * (d - 1) + rest * (rest - 1)
+
+
+def orf_cross_moment(a2: object, d: int) -> np.ndarray:
+    """E[exp(ω_rᵀa)·exp(ω_r′ᵀa)] = M(d, d/2, ‖a‖²/2) for r ≠ r′ in one block, χ_d norms and
+    Haar directions (for iid rows it is e^{‖a‖²}). **(derived)** for this project, MATH 11; the
+    Monte-Carlo check lives in ``properties/meta/test_reference.py``."""
+    return hyp1f1(d, d / 2, _np(a2) / 2)
+
+
+def _orf_correction(x: object, y: object, m: int, d: int) -> np.ndarray:
+    """(P/m²)·Λ²·[M(d, d/2, s/2) − e^s]: the same-block covariance term of MATH 12."""
+    x2, y2, s, _ = _parts(x, y)
+    lam2 = np.exp(-(x2 + y2))
+    return same_block_pairs(m, d) / m**2 * lam2 * (orf_cross_moment(s, d) - np.exp(s))
+
+
+def mse_positive_orf(x: object, y: object, m: int, d: int) -> np.ndarray:
+    """MSE(ort, pos) = MSE(pos) + (P/m²)·Λ²·[M(d, d/2, s/2) − e^s]. **(derived)**, MATH 12."""
+    return mse_positive_iid(x, y, m) + _orf_correction(x, y, m, d)
+
+
+def mse_hyperbolic_orf(x: object, y: object, m: int, d: int) -> np.ndarray:
+    """MSE(ort, hyp) = MSE(hyp) + (P/m²)·Λ²·[M(d, d/2, s/2) − e^s]. **(derived)**
+
+    The hyperbolic estimator is (Λ/m)·Σ_r cosh(ω_rᵀz). For a same-block pair,
+    E[cosh(ω_rᵀz)cosh(ω_r′ᵀz)] = ½(E[e^{ω_rᵀz}e^{ω_r′ᵀz}] + E[e^{ω_rᵀz}e^{−ω_r′ᵀz}]) and
+    (ω_r, −ω_r′) has the law of (ω_r, ω_r′), so both terms equal M(d, d/2, s/2) (MATH 11); for an
+    iid pair the product of means is e^s. Hence the same correction as MATH 12's positive case.
+    """
+    return mse_hyperbolic_iid(x, y, m) + _orf_correction(x, y, m, d)
+
+
+def mse_trigonometric_orf(x: object, y: object, m: int, d: int) -> np.ndarray:
+    """MSE(ort, trig) = e^{‖x‖²+‖y‖²}·[(1−e^{−‖Δ‖²})²/(2m) + (P/m²)(M(d, d/2, −‖Δ‖²/2) − e^{−‖Δ‖²})].
+    **(derived)**, MATH 12."""
+    x2, y2, _, delta2 = _parts(x, y)
+    pairs = same_block_pairs(m, d) / m**2
+    return np.exp(x2 + y2) * (
+        np.expm1(-delta2) ** 2 / (2 * m) + pairs * (hyp1f1(d, d / 2, -delta2 / 2) - np.exp(-delta2))
+    )
+
+
+def fixed_norm_mean(x: object, y: object, d: int) -> np.ndarray:
+    """SMREG = Λ·₀F₁(; d/2; d·s/4): the mean of the positive estimator when every ‖ω_r‖ = √d.
+    (MATH 13, [P Thm 1, eq. 29-31]) Uses E[exp(t·uᵀz)] = ₀F₁(; d/2; t²‖z‖²/4), u uniform."""
+    x2, y2, s, _ = _parts(x, y)
+    return np.exp(-(x2 + y2) / 2) * hyp0f1(d / 2, d * s / 4)
+
+
+def fixed_norm_relative_bias(s: object, d: int) -> np.ndarray:
+    """SMREG/SM − 1 = e^{−w}·₀F₁(; d/2; d·w/2) − 1 with w = s/2 (≈ −w²/(d+2)). (MATH 13)"""
+    w = _np(s) / 2
+    return np.exp(-w) * hyp0f1(d / 2, d * w / 2) - 1
+
+
+def mse_positive_orf_fixed(x: object, y: object, m: int, d: int) -> np.ndarray:
+    """Variance of the positive ORF estimator with fixed norms √d, about its mean SMREG.
+    **(derived)**: with Y_r = Λ·exp(√d·u_rᵀz), E[Y_r²] = Λ²·₀F₁(; d/2; d·s); for a same-block
+    pair (u_r + u_r′)/√2 is uniform on the sphere, so E[Y_rY_r′] = Λ²·₀F₁(; d/2; d·s/2); rows of
+    different blocks are independent. Var = (1/m²)[m(E[Y²] − SMREG²) + P(E[Y_rY_r′] − SMREG²)]."""
+    x2, y2, s, _ = _parts(x, y)
+    lam2 = np.exp(-(x2 + y2))
+    mean = fixed_norm_mean(x, y, d)
+    one = lam2 * hyp0f1(d / 2, d * s) - mean**2
+    pair = lam2 * hyp0f1(d / 2, d * s / 2) - mean**2
+    return (m * one + same_block_pairs(m, d) * pair) / m**2
+
+
+def lognormal_excess_kurtosis(s: object) -> np.ndarray:
+    """κ = e^{4s} + 2e^{3s} + 3e^{2s} − 6, the excess kurtosis of one positive-feature product
+    (log-normal with log-variance s, MATH 6). (MATH 27)"""
+    s = _np(s)
+    return np.exp(4 * s) + 2 * np.exp(3 * s) + 3 * np.exp(2 * s) - 6
+
+
+def gerf_second_moment(x: object, y: object, a: float) -> np.ndarray:
+    """E[(f(ω,x)f(ω,y))²] = (1−4A)^d (1−8A)^(−d/2) exp(2(1−4A)s/(1−8A) − ‖x‖² − ‖y‖²).
+    (MATH 22, [CRT])"""
+    x2, y2, s, _ = _parts(x, y)
+    d = _np(x).shape[-1]
+    if not 1 - 8 * a > 0:
+        raise ValueError(f"GERF needs 1 - 8A > 0, got A = {a}")
+    log = d * math.log1p(-4 * a) - d / 2 * math.log1p(-8 * a) + 2 * (1 - 4 * a) * s / (1 - 8 * a) - x2 - y2
+    return np.exp(log)
+
+
+def mse_gerf_iid(x: object, y: object, a: float, m: int) -> np.ndarray:
+    """MSE of the GERF estimator with m iid features: (second moment − SM²)/m. (MATH 22)"""
+    return (gerf_second_moment(x, y, a) - softmax_kernel(x, y) ** 2) / m
+
+
+def optimal_gerf_a(rho: object) -> np.ndarray:
+    """A* = (1/16)(1 − 2ρ − √((2ρ+1)² + 8ρ)), ρ = s/d. (MATH 23, [CRT])"""
+    rho = _np(rho)
+    return (1 - 2 * rho - np.sqrt((2 * rho + 1) ** 2 + 8 * rho)) / 16
