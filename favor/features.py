@@ -24,14 +24,14 @@ __all__ = [
     "FEATURE_KINDS",
     "FeatureKind",
     "SplitFeatures",
-    "split_features",
     "feature_map",
-    "positive_features",
-    "hyperbolic_features",
-    "trigonometric_features",
-    "gerf_features",
     "gerf_admissible",
+    "gerf_features",
+    "hyperbolic_features",
     "num_features",
+    "positive_features",
+    "split_features",
+    "trigonometric_features",
 ]
 
 

@@ -16,7 +16,7 @@ import torch
 
 Norms = Literal["chi", "fixed"]
 
-__all__ = ["Norms", "iid_gaussian", "orthogonal_gaussian", "draw_projection"]
+__all__ = ["Norms", "draw_projection", "iid_gaussian", "orthogonal_gaussian"]
 
 
 def _sampling_dtype(dtype: torch.dtype) -> torch.dtype:

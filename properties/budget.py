@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hypothesis import settings
 
-__all__ = ["RUN_BUDGET", "TEST_ALPHA", "POWER_BETA", "TARGET_RELATIVE_BIAS", "statistical_examples", "per_check"]
+__all__ = ["POWER_BETA", "RUN_BUDGET", "TARGET_RELATIVE_BIAS", "TEST_ALPHA", "per_check", "statistical_examples"]
 
 RUN_BUDGET = 1e-6
 """At most one false alarm in a million runs of the default profile on a correct implementation."""
@@ -26,9 +26,9 @@ TARGET_RELATIVE_BIAS = 0.02
 
 
 def statistical_examples() -> int:
-    """Hypothesis examples for a statistical test: a fifth of the profile's max_examples (≥ 3),
+    """Hypothesis examples for a statistical test: an eighth of the profile's max_examples (≥ 3),
     since each example draws thousands of replicates."""
-    return max(3, settings.default.max_examples // 5)
+    return max(3, settings.default.max_examples // 8)
 
 
 def per_check(alpha: float, checks: int = 1) -> float:

@@ -6,7 +6,7 @@ All counts are per batch element; multiply by the product of the leading dims.
 
 from __future__ import annotations
 
-__all__ = ["favor_forward_flops", "exact_attention_flops"]
+__all__ = ["exact_attention_flops", "favor_forward_flops"]
 
 
 def _feature_width(kind: str, m: int) -> int:

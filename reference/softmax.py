@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["softmax_kernel", "softmax_attention", "feature_attention", "allowed_pairs"]
+__all__ = ["allowed_pairs", "feature_attention", "softmax_attention", "softmax_kernel"]
 
 
 def softmax_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -15,15 +15,16 @@ from scipy import stats
 
 __all__ = [
     "HEAVY_TAIL_SAFETY",
-    "normal_critical",
-    "z_test_critical",
+    "bounded_mean_interval",
+    "correlation_t_critical",
+    "detectable_relative_bias",
     "dkwm_epsilon",
     "ks_distance",
-    "wrapped_normal_cdf",
+    "normal_critical",
     "samples_for_relative_bias",
-    "detectable_relative_bias",
-    "correlation_t_critical",
-    "bounded_mean_interval",
+    "sin_squared_cdf",
+    "wrapped_normal_cdf",
+    "z_test_critical",
 ]
 
 HEAVY_TAIL_SAFETY = 10.0
@@ -48,9 +49,14 @@ def dkwm_epsilon(n: int, alpha: float) -> float:
     return math.sqrt(math.log(2 / alpha) / (2 * n))
 
 
-def ks_distance(samples: np.ndarray, cdf) -> float:
-    """sup_x |F_n(x) − F(x)| for 1-D iid samples against a continuous CDF."""
-    return float(stats.kstest(np.asarray(samples, dtype=np.float64), cdf).statistic)
+def ks_distance(samples: np.ndarray, cdf) -> np.ndarray:
+    """sup_x |F_n(x) − F(x)| per column of ``samples`` ``[n, ...]`` (iid down the first axis)
+    against a continuous CDF applied elementwise; a scalar for 1-D samples."""
+    x = np.sort(np.asarray(samples, dtype=np.float64), axis=0)
+    n = x.shape[0]
+    f = np.asarray(cdf(x), dtype=np.float64)
+    i = np.arange(1, n + 1).reshape((n,) + (1,) * (x.ndim - 1))
+    return np.maximum(i / n - f, f - (i - 1) / n).max(axis=0)
 
 
 def wrapped_normal_cdf(theta: np.ndarray, sigma: float, terms: int = 8) -> np.ndarray:
@@ -62,6 +68,15 @@ def wrapped_normal_cdf(theta: np.ndarray, sigma: float, terms: int = 8) -> np.nd
     upper = stats.norm.cdf((theta[None, :] + 2 * np.pi * k) / sigma)
     lower = stats.norm.cdf((-np.pi + 2 * np.pi * k) / sigma)
     return np.clip((upper - lower).sum(0), 0.0, 1.0)
+
+
+def sin_squared_cdf(t: np.ndarray, sigma: float, terms: int = 8) -> np.ndarray:
+    """P(sin²G ≤ t), G ~ N(0, σ²): G lies within asin(√t) of a multiple of π,
+    Σ_k Φ((a + kπ)/σ) − Φ((−a + kπ)/σ), a = asin(√t). Omitted |k| > terms weigh < Φ(−(terms−1)π/σ)."""
+    t = np.clip(np.asarray(t, dtype=np.float64), 0.0, 1.0)
+    a = np.arcsin(np.sqrt(t))[None, ...]
+    k = np.arange(-terms, terms + 1).reshape((-1,) + (1,) * t.ndim) * np.pi
+    return np.clip((stats.norm.cdf((a + k) / sigma) - stats.norm.cdf((-a + k) / sigma)).sum(0), 0.0, 1.0)
 
 
 def samples_for_relative_bias(relative_variance: float, bias: float, alpha: float, beta: float) -> int:

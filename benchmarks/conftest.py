@@ -1,0 +1,63 @@
+"""Hooks and parametrisation that belong to the benchmarks only.
+
+* marker ``smoke``: the CI subset (``pytest benchmarks --benchmark-only -m smoke``);
+* storage per device: unless ``--benchmark-storage`` is given, runs are saved under
+  ``.benchmarks/<device>`` (``cpu`` or the GPU's name), so CPU and GPU histories never compare;
+* machine info: torch, CUDA and Triton versions, the device and the GPU's name join what
+  pytest-benchmark records, so ``--benchmark-compare`` warns when they change;
+* ``case``/``contender`` parametrisation from :func:`benchmarks.cases.grid` for ``--device``.
+
+``--device`` and ``--favor-impl`` come from the root plugin (``properties/plugin.py``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from benchmarks.cases import grid
+
+_DEFAULT_STORAGE = "file://./.benchmarks"
+
+
+def device_slug(device: torch.device) -> str:
+    """``cpu``, or the GPU's name with every run of non-alphanumerics made one ``-``."""
+    if device.type != "cuda":
+        return device.type
+    return re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name(device)).strip("-")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "smoke: the small benchmark subset CI runs (< 60 s on 2 CPU cores)")
+    if config.getoption("benchmark_storage") == _DEFAULT_STORAGE:
+        device = torch.device(config.getoption("--device"))
+        config.option.benchmark_storage = f"{_DEFAULT_STORAGE}/{device_slug(device)}"
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    device = torch.device(config.getoption("--device"))
+    machine_info["device"] = str(device)
+    machine_info["torch"] = torch.__version__
+    machine_info["torch_threads"] = torch.get_num_threads()
+    machine_info["cuda"] = torch.version.cuda
+    if device.type == "cuda":
+        machine_info["gpu"] = torch.cuda.get_device_name(device)
+    try:
+        import triton
+    except ImportError:
+        return
+    machine_info["triton"] = triton.__version__
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if not {"case", "contender"} <= set(metafunc.fixturenames):
+        return
+    device = torch.device(metafunc.config.getoption("--device"))
+    params = [
+        pytest.param(case, name, id=f"{name}-{case.id}", marks=[pytest.mark.smoke] if case.smoke else [])
+        for case in grid(device)
+        for name in case.contenders
+    ]
+    metafunc.parametrize(("case", "contender"), params)

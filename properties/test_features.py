@@ -1,0 +1,122 @@
+"""Exact law of the random features (issue 3, property 3; MATH 2-4, 6, 24).
+
+The projection here is a float64 iid Gaussian drawn by the suite, not by the implementation:
+these properties isolate ``feature_map``. With n rows, each feature value is one iid sample,
+so KS against the exact law with the DKWM bound has an exact false-alarm probability.
+
+- positive: ln(n·φ_r(x)φ_r(y)) ~ N(−(‖x‖²+‖y‖²)/2, s), s = ‖x+y‖² (MATH 6).
+- hyperbolic: the 2n values ln(2n·φ_i(x)φ_i(y)) are μ ± ω_rᵀ(x+y), μ = −(‖x‖²+‖y‖²)/2: their
+  mean is exactly μ, and |value − μ| ~ |N(0, s)| (each |ω_rᵀz| appears twice, which leaves the
+  empirical CDF of n iid samples unchanged). No assumption on the order of the features.
+- trigonometric: Σ_i φ_i(x)² = e^{‖x‖²} exactly; the 2n values n·φ_i(x)²·e^{−‖x‖²} are
+  {sin²g_r, cos²g_r}, g_r ~ N(0, ‖x‖²), whose empirical CDF is within the KS distance of the
+  n iid sin²g_r of the symmetrized law ½[F(t) + 1 − F(1 − t)] (MATH 2).
+Power: n = 4000 rows, DKWM ε(4000, 1e-10) ≈ 0.055.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from properties import budget
+from properties import strategies as hh
+from properties.assertions import assert_close, assert_law, assert_shape
+from properties.plugin import requires
+from reference.statistics import sin_squared_cdf
+
+ROWS = 4000
+EPS = torch.finfo(torch.float64).eps
+
+
+def _draw_pair(data, device, s_max=1.0):
+    d = data.draw(hh.dims(128), label="d")
+    structure = data.draw(st.sampled_from(hh.STRUCTURES), label="structure")
+    s_cap = data.draw(st.floats(0.01, s_max), label="s_max")
+    gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
+    x, y = hh.kernel_pair(structure, d, s_cap, gen)
+    w = torch.randn(ROWS, d, generator=gen, dtype=torch.float64, device=gen.device)
+    return x, y, w, {"d": d, "structure": structure, "s_max": s_cap}
+
+
+def _features(impl, x, y, w, kind):
+    phi = impl.feature_map(torch.stack([x, y]), w, kind=kind).double()
+    width = 2 * ROWS if kind in ("hyperbolic", "trigonometric") else ROWS
+    assert_shape(f"feature_map(kind={kind!r}) of 2 vectors, {ROWS} rows", phi.shape, (2, width))
+    return phi
+
+
+def _log_rounding(values: torch.Tensor) -> float:
+    """A float64 log-feature is a sum of a few terms of size ≤ max|value|: 16 ulps of it."""
+    return 16 * EPS * float(values.abs().max()) + 16 * EPS
+
+
+@pytest.mark.false_alarm(budget.TEST_ALPHA)
+@settings(max_examples=budget.statistical_examples())
+@given(data=st.data())
+def test_positive_log_features_are_gaussian(impl, device, data):
+    """ln(n·φ⁺_r(x)φ⁺_r(y)) ~ N(−(‖x‖²+‖y‖²)/2, ‖x+y‖²) exactly (MATH 6)."""
+    requires(impl, "feature_map", "feature:positive")
+    x, y, w, ctx = _draw_pair(data, device)
+    phi = _features(impl, x, y, w, "positive")
+    logs = torch.log(ROWS * phi[0] * phi[1])
+    mu = -0.5 * float(x.square().sum() + y.square().sum())
+    s = float((x + y).square().sum())
+    if s < 1e-24:
+        assert_close("log-features when x + y = 0 (a point mass)", logs, torch.full_like(logs, mu),
+                     rtol=0.0, atol=_log_rounding(logs), **ctx)
+        return
+    assert_law("ln(n·φ_r(x)φ_r(y)) vs N(−(‖x‖²+‖y‖²)/2, s)", logs.cpu().numpy(),
+               stats.norm(mu, math.sqrt(s)).cdf, budget.per_check(budget.TEST_ALPHA), s=s, **ctx)
+
+
+@pytest.mark.false_alarm(budget.TEST_ALPHA)
+@settings(max_examples=budget.statistical_examples())
+@given(data=st.data())
+def test_hyperbolic_log_features_are_symmetric_gaussian(impl, device, data):
+    """Mean of ln(2n·φ_iφ_i) is exactly μ; |value − μ| ~ |N(0, s)| (MATH 4)."""
+    requires(impl, "feature_map", "feature:hyperbolic")
+    x, y, w, ctx = _draw_pair(data, device)
+    phi = _features(impl, x, y, w, "hyperbolic")
+    logs = torch.log(2 * ROWS * phi[0] * phi[1])
+    mu = -0.5 * float(x.square().sum() + y.square().sum())
+    s = float((x + y).square().sum())
+    assert_close("mean of the 2n hyperbolic log-features (pairs μ ± ωᵀz)", logs.mean(),
+                 torch.tensor(mu, dtype=torch.float64), rtol=0.0, atol=_log_rounding(logs), **ctx)
+    if s < 1e-24:
+        return
+    half_normal = lambda t: 2 * stats.norm.cdf(t / math.sqrt(s)) - 1  # noqa: E731
+    assert_law("|ln(2n·φ_i(x)φ_i(y)) − μ| vs |N(0, s)|", (logs - mu).abs().cpu().numpy(), half_normal,
+               budget.per_check(budget.TEST_ALPHA), s=s, **ctx)
+
+
+@pytest.mark.false_alarm(budget.TEST_ALPHA)
+@settings(max_examples=budget.statistical_examples())
+@given(data=st.data())
+def test_trigonometric_features_have_the_sin_squared_law(impl, device, data):
+    """Σ_i φ_i(x)² = e^{‖x‖²} exactly, and n·φ_i(x)²e^{−‖x‖²} has the symmetrized sin² law."""
+    requires(impl, "feature_map", "feature:trigonometric")
+    x, y, w, ctx = _draw_pair(data, device)
+    phi = _features(impl, x, y, w, "trigonometric")[0]
+    x2 = float(x.square().sum())
+    total = phi.square().sum()
+    assert_close("Σ_i φ_i(x)² (sin² + cos² = 1)", total, torch.tensor(math.exp(x2), dtype=torch.float64),
+                 rtol=64 * EPS, **ctx)
+    if x2 < 1e-24:
+        return
+    sigma = math.sqrt(x2)
+    values = (ROWS * phi.square() * math.exp(-x2)).cpu().numpy()
+
+    def symmetrized(t: np.ndarray) -> np.ndarray:
+        return 0.5 * (sin_squared_cdf(t, sigma) + 1.0 - sin_squared_cdf(1.0 - t, sigma))
+
+    # The empirical CDF of the 2n values is the average of those of {sin²g} and {1 − sin²g}; its
+    # KS distance to the symmetrized law is at most that of the n iid sin²g (module docstring).
+    assert_law("n·φ_i(x)²·e^{−‖x‖²} vs the symmetrized sin²(N(0, ‖x‖²)) law", values, symmetrized,
+               budget.per_check(budget.TEST_ALPHA), effective_n=ROWS, **ctx)
