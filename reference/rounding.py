@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["unit_roundoff", "gamma", "compute_roundoff", "ratio_of_sums_bound"]
+__all__ = ["compute_roundoff", "finite_input_radius", "gamma", "ratio_of_sums_bound", "unit_roundoff"]
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
@@ -37,3 +37,15 @@ def ratio_of_sums_bound(terms: int, exponent: float, u: float) -> float:
     normalizer each, and one division: 2γ_terms + 2·exponent·γ_terms + 2u."""
     g = gamma(terms, u)
     return 2 * g + 2 * exponent * g + 2 * u
+
+
+def finite_input_radius(dtype: torch.dtype, largest_projection_norm: float) -> float:
+    """R such that positive-feature attention is finite whenever ‖q̃‖, ‖k̃‖ ≤ R.
+
+    With per-query and shared-key stabilization (MATH 19) every normalizer contains the term of
+    the key and feature that set the key reference, whose value is ≥ exp(−2·Ω·‖q̃‖) with
+    Ω = max_r ‖ω_r‖: it stays above the smallest normal number of the compute dtype while
+    2·Ω·R ≤ ln(1/tiny). Everything else is bounded by 1 times L·F·max|V|. fp16/bf16 compute in fp32.
+    """
+    compute = dtype if dtype == torch.float64 else torch.float32
+    return float(-torch.log(torch.tensor(torch.finfo(compute).tiny, dtype=torch.float64))) / (2 * largest_projection_norm)

@@ -1,0 +1,148 @@
+"""Linear cost, proved deterministically (issue 4; MATH 29-31).
+
+``FlopCounterMode`` counts matmul-like ops: for a linear-time algorithm the count is exactly
+affine in L — its increment doubles when L doubles (forward and backward) — while exact
+attention's increment quadruples. A
+``TorchDispatchMode`` records the shape of every intermediate: no tensor may have two dimensions
+≥ L (no L×L matrix), none may hold L·m·dv numbers (no materialised prefix states), and the
+largest grows linearly. L is chosen larger than, and distinct from, m, d and dv.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import FlopCounterMode
+
+from properties.assertions import PropertyViolation, fmt_context
+from properties.attention_cases import call, gaussian_projection
+from properties.plugin import requires
+from properties.strategies import generator
+
+LENGTHS = (128, 256, 512)
+D, M, DV, BATCH = 16, 32, 8, (1,)
+
+
+def _inputs(length: int, device, requires_grad: bool = False):
+    gen = generator(length, device)
+    q, k = (0.5 * torch.randn(*BATCH, length, D, generator=gen, device=device) for _ in range(2))
+    v = torch.randn(*BATCH, length, DV, generator=gen, device=device)
+    for x in (q, k, v):
+        x.requires_grad_(requires_grad)
+    return q, k, v, gaussian_projection(M, D, gen, torch.float32)
+
+
+def _flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def _exact_attention(q, k, v):
+    return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1) @ v
+
+
+def _check_scaling(what: str, counts: dict[int, int], power: int) -> None:
+    """With L, 2L, 4L: a count affine in L has f(4L) − f(2L) = 2·(f(2L) − f(L)) exactly (a
+    one-off term, such as the first causal chunk having no incoming state, cancels); a count
+    quadratic in L (a·L² + b·L + c) has 4× instead of 2×. ``power`` is the exponent expected."""
+    small, mid, big = (counts[length] for length in LENGTHS)
+    if small <= 0:
+        raise PropertyViolation(f"{what}: FlopCounterMode saw no matmul-like op (count {small})")
+    first, second = mid - small, big - mid
+    if second != 2**power * first:
+        raise PropertyViolation(
+            f"{what}: FLOP increments {first} (L {LENGTHS[0]}→{LENGTHS[1]}) and {second} "
+            f"(L {LENGTHS[1]}→{LENGTHS[2]}); {'linear' if power == 1 else 'quadratic'} cost needs exactly "
+            f"{2**power}× — the second is {second / first:.3f}×\n" + fmt_context(counts=counts)
+        )
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
+def test_flops_double_exactly_when_length_doubles(impl, device, causal):
+    """Forward, and forward + backward, FLOP counts are exactly affine in L (MATH 29-31): the
+    increment doubles when L doubles. Exact softmax attention, counted the same way, has
+    increments that quadruple (the counter is not blind)."""
+    requires(impl, "attention", "feature:positive")
+    if causal:
+        requires(impl, "causal")
+    forward, both, exact = {}, {}, {}
+    for length in LENGTHS:
+        q, k, v, w = _inputs(length, device)
+        forward[length] = _flops(lambda: call(impl, q, k, v, w, causal=causal))
+        exact[length] = _flops(lambda: _exact_attention(q, k, v))
+        if impl.autograd:
+            q, k, v, w = _inputs(length, device, requires_grad=True)
+            both[length] = _flops(lambda: call(impl, q, k, v, w, causal=causal).sum().backward())
+    _check_scaling(f"{'causal' if causal else 'bidirectional'} forward", forward, 1)
+    if both:
+        _check_scaling(f"{'causal' if causal else 'bidirectional'} forward + backward", both, 1)
+    _check_scaling("exact attention (sanity)", exact, 2)
+
+
+class _ShapeAudit(TorchDispatchMode):
+    """Records (op, output shape) for every op dispatched inside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[str, tuple[int, ...]]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self.records.append((str(func), tuple(t.shape)))
+        return out
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
+def test_no_quadratic_or_prefix_state_tensor_is_created(impl, device, causal):
+    """Forward and backward: no intermediate has two dimensions ≥ L, none holds L·m·dv numbers,
+    and the largest intermediate at 2L is at most twice the largest at L (MATH 30-31)."""
+    requires(impl, "attention", "feature:positive")
+    if causal:
+        requires(impl, "causal")
+    largest = {}
+    for length in LENGTHS[1:]:
+        q, k, v, w = _inputs(length, device, requires_grad=impl.autograd)
+        with _ShapeAudit() as audit:
+            out = call(impl, q, k, v, w, causal=causal)
+            if impl.autograd:
+                out.sum().backward()
+        for op, shape in audit.records:
+            if sum(1 for s in shape if s >= length) >= 2:
+                raise PropertyViolation(f"{op} produced a {shape} tensor: two dimensions ≥ L = {length} "
+                                        f"({'causal' if causal else 'bidirectional'})")
+            if math.prod(shape) >= length * M * DV:
+                raise PropertyViolation(f"{op} produced a {shape} tensor holding ≥ L·m·dv = {length * M * DV} "
+                                        f"numbers: prefix states materialised")
+        largest[length] = max(math.prod(shape) for _, shape in audit.records)
+    small, big = LENGTHS[1], LENGTHS[2]
+    if largest[big] > 2 * largest[small] * big // (2 * small):
+        raise PropertyViolation(f"largest intermediate grows faster than L: {largest[small]} numbers at L = {small}, "
+                                f"{largest[big]} at L = {big}")
+
+
+def test_peak_cuda_memory_grows_linearly(impl, device):
+    """On a CUDA device: peak allocated memory over L = 4096 … 32768 has log-log slope ≤ 1.1."""
+    if device.type != "cuda":
+        pytest.skip("peak-memory slope needs --device=cuda")
+    requires(impl, "attention", "causal")
+    lengths, peaks = (4096, 8192, 16384, 32768), []
+    for length in lengths:
+        q, k, v, w = _inputs(length, device)
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        call(impl, q, k, v, w, causal=True)
+        torch.cuda.synchronize(device)
+        peaks.append(torch.cuda.max_memory_allocated(device) - base)
+    xs, ys = [math.log(x) for x in lengths], [math.log(max(p, 1)) for p in peaks]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    if not slope <= 1.1:
+        raise PropertyViolation(f"peak CUDA memory slope {slope:.2f} > 1.1 in log-log over L {lengths}: {peaks}")
