@@ -13,6 +13,7 @@ _COMMON = dict(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
+    report_multiple_bugs=False,
 )
 settings.register_profile("default", derandomize=True, max_examples=25, **_COMMON)
 settings.register_profile("thorough", derandomize=False, max_examples=250, **_COMMON)

@@ -38,9 +38,7 @@ def _sanitize(x: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isfinite(x), x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
-def _poison(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor, causal: bool
-) -> torch.Tensor:
+def _poison(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor, causal: bool) -> torch.Tensor:
     """``[..., Lq, dv]`` bool: the outputs that depend on a non-finite input."""
     bad_q = ~torch.isfinite(q).all(dim=-1)
     bad_kv = (~torch.isfinite(k).all(dim=-1, keepdim=True) | ~torch.isfinite(v)) & keep.unsqueeze(-1)
@@ -57,9 +55,7 @@ def _bidirectional(qb: torch.Tensor, kb: torch.Tensor, k_log: torch.Tensor, v1: 
     return qb @ (kf.transpose(-2, -1) @ v1)
 
 
-def _causal(
-    qb: torch.Tensor, kb: torch.Tensor, k_log: torch.Tensor, v1: torch.Tensor, chunk_size: int
-) -> torch.Tensor:
+def _causal(qb: torch.Tensor, kb: torch.Tensor, k_log: torch.Tensor, v1: torch.Tensor, chunk_size: int) -> torch.Tensor:
     """Chunked scan. Key j enters with reference M_j = max_{j' ≤ j} log-scale; query i rescales
     every earlier contribution to its own M_i by exp(M_j − M_i) ≤ 1, so nothing overflows."""
     length, features, width = qb.shape[-2], qb.shape[-1], v1.shape[-1]

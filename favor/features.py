@@ -105,12 +105,7 @@ def _gerf(x: torch.Tensor, w: torch.Tensor, a: float | torch.Tensor) -> SplitFea
     a_t = torch.as_tensor(a, dtype=x.dtype, device=x.device)
     b = torch.sqrt(1.0 - 4.0 * a_t)
     log_d = 0.25 * d * torch.log1p(-4.0 * a_t)
-    logits = (
-        a_t * w.square().sum(dim=-1)
-        + b * _projections(x, w)
-        - _half_sq_norm(x)
-        + (log_d - 0.5 * math.log(m))
-    )
+    logits = a_t * w.square().sum(dim=-1) + b * _projections(x, w) - _half_sq_norm(x) + (log_d - 0.5 * math.log(m))
     return _exp_normalized(logits)
 
 

@@ -13,9 +13,7 @@ def optimal_gerf_a(rho: torch.Tensor | float) -> torch.Tensor:
     return (1.0 - 2.0 * rho - torch.sqrt((2.0 * rho + 1.0) ** 2 + 8.0 * rho)) / 16.0
 
 
-def optimal_gerf_parameter(
-    q: torch.Tensor, k: torch.Tensor, *, key_mask: torch.Tensor | None = None
-) -> torch.Tensor:
+def optimal_gerf_parameter(q: torch.Tensor, k: torch.Tensor, *, key_mask: torch.Tensor | None = None) -> torch.Tensor:
     """A* with ρ the mean of ‖q̃_i + k̃_j‖²/d over all (i, j) pairs, in O(Ld) (MATH 23).
 
     q: ``[..., Lq, d]``, k: ``[..., Lk, d]`` already scaled by d^(-1/4); masked keys are left

@@ -53,8 +53,13 @@ class FavorAttention(nn.Module):
 
     def _draw(self, dtype: torch.dtype, device: torch.device | str | None) -> torch.Tensor:
         return draw_projection(
-            self.m, self.d, generator=self.generator, orthogonal=self.orthogonal,
-            norms=self.norms, dtype=dtype, device=device,
+            self.m,
+            self.d,
+            generator=self.generator,
+            orthogonal=self.orthogonal,
+            norms=self.norms,
+            dtype=dtype,
+            device=device,
         )
 
     @torch.no_grad()
@@ -77,8 +82,15 @@ class FavorAttention(nn.Module):
             self.redraw_projection()
         self.calls += 1
         return favor_attention(
-            q, k, v, self.projection, kind=self.kind, causal=self.causal, key_mask=key_mask,
-            chunk_size=self.chunk_size, gerf_a=self.gerf_a,
+            q,
+            k,
+            v,
+            self.projection,
+            kind=self.kind,
+            causal=self.causal,
+            key_mask=key_mask,
+            chunk_size=self.chunk_size,
+            gerf_a=self.gerf_a,
         )
 
     def extra_repr(self) -> str:

@@ -53,9 +53,7 @@ def check_attention_inputs(
     if projection.shape[0] < 1:
         raise ValueError(f"projection must have m >= 1 rows, got shape {tuple(projection.shape)}")
     if projection.shape[1] != q.shape[-1]:
-        raise ValueError(
-            f"projection has width {projection.shape[1]} but q and k have width {q.shape[-1]}"
-        )
+        raise ValueError(f"projection has width {projection.shape[1]} but q and k have width {q.shape[-1]}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k has length {k.shape[-2]} but v has length {v.shape[-2]}")
     if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
@@ -72,8 +70,7 @@ def check_attention_inputs(
             raise TypeError(f"key_mask must be a bool tensor (True = keep), got {key_mask.dtype}")
         if key_mask.shape != k.shape[:-1]:
             raise ValueError(
-                f"key_mask must have shape {tuple(k.shape[:-1])} (k without its width), "
-                f"got {tuple(key_mask.shape)}"
+                f"key_mask must have shape {tuple(k.shape[:-1])} (k without its width), got {tuple(key_mask.shape)}"
             )
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")

@@ -65,7 +65,9 @@ def assert_mean(
         _fail(
             f"{what}: mean {mean:.6g} vs expected {expected:.6g} (relative {rel:+.3%}), "
             f"z = {z:.2f}, |z| ≤ {crit:.2f} required at α = {alpha:.1e}",
-            replicates=n, sd_of_mean=math.sqrt(variance / n), **context,
+            replicates=n,
+            sd_of_mean=math.sqrt(variance / n),
+            **context,
         )
     return z
 
@@ -97,7 +99,9 @@ def assert_law(
         where = f" (column {worst} of {x.shape[1]})" if x.shape[1] > 1 else ""
         _fail(
             f"{what}{where}: KS distance {dists[worst]:.4f} > DKWM bound {eps:.4f} (n = {n}, α = {alpha:.1e})",
-            sample_mean=f"{col.mean():.4g}", sample_sd=f"{col.std():.4g}", **context,
+            sample_mean=f"{col.mean():.4g}",
+            sample_sd=f"{col.std():.4g}",
+            **context,
         )
     return float(dists[worst])
 
@@ -113,7 +117,8 @@ def assert_ratio(
         _fail(
             f"{what}: ratio {ratio:.4f} vs expected {expected:.4f}, z = {z:.2f}, "
             f"|z| ≤ {crit:.2f} required at α = {alpha:.1e}",
-            sd_of_ratio=sd, **context,
+            sd_of_ratio=sd,
+            **context,
         )
     return z
 
@@ -150,16 +155,22 @@ def assert_close(
         idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
         _fail(
             f"{what}: max error {err[idx]:.3e} at {idx} exceeds {bound[idx]:.3e} "
-            f"(rtol {rtol:.1e}, atol {atol:.1e}); observed {obs[idx]:.10g}, expected {exp[idx]:.10g}",
-            mismatched=f"{int(bad.sum())} of {bad.size}", **context,
+            f"(rtol {rtol:.1e}, atol {atol[idx]:.1e}); observed {obs[idx]:.10g}, expected {exp[idx]:.10g}",
+            mismatched=f"{int(bad.sum())} of {bad.size}",
+            **context,
         )
 
 
 def assert_identical(what: str, observed: torch.Tensor, expected: torch.Tensor, **context: object) -> None:
     """Bit-for-bit equality (NaN equal to NaN)."""
-    if observed.shape != expected.shape or not torch.equal(
-        torch.nan_to_num(observed, nan=0.0), torch.nan_to_num(expected, nan=0.0)
-    ) or not torch.equal(observed.isnan(), expected.isnan()):
+    if (
+        observed.shape != expected.shape
+        or not torch.equal(torch.nan_to_num(observed, nan=0.0), torch.nan_to_num(expected, nan=0.0))
+        or not torch.equal(observed.isnan(), expected.isnan())
+    ):
         diff = (observed.double() - expected.double()).abs().nan_to_num(nan=math.inf)
         idx = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape)) if diff.numel() else ()
-        _fail(f"{what}: not bit-identical, max |difference| {diff.max().item() if diff.numel() else 0:.3e} at {idx}", **context)
+        _fail(
+            f"{what}: not bit-identical, max |difference| {diff.max().item() if diff.numel() else 0:.3e} at {idx}",
+            **context,
+        )

@@ -41,7 +41,15 @@ def call(
 
 
 def quadratic_on_same_features(
-    impl: Implementation, q, k, v, w, *, kind: str = "positive", causal: bool = False, key_mask=None,
+    impl: Implementation,
+    q,
+    k,
+    v,
+    w,
+    *,
+    kind: str = "positive",
+    causal: bool = False,
+    key_mask=None,
     dtype: torch.dtype = torch.float64,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(Ŷ, allowance): the O(L²) float64 computation D̂⁻¹ÂV on φ from ``feature_map`` (MATH 17),
@@ -64,8 +72,17 @@ def quadratic_on_same_features(
     return y, allowance
 
 
-def draw_problem(data, impl: Implementation, device, *, max_len: int = 40, min_len: int = 1, max_m: int = 64,
-                 kinds: tuple[str, ...] | None = None, max_norm: tuple[float, float] = (0.05, 1.0)):
+def draw_problem(
+    data,
+    impl: Implementation,
+    device,
+    *,
+    max_len: int = 40,
+    min_len: int = 1,
+    max_m: int = 64,
+    kinds: tuple[str, ...] | None = None,
+    max_norm: tuple[float, float] = (0.05, 1.0),
+):
     """(sequences, projection, kind) for an attention property."""
     seq = data.draw(hh.sequences(device=device, max_len=max_len, min_len=min_len, max_norm=max_norm), label="inputs")
     m = data.draw(st.integers(1, max_m), label="m")

@@ -121,7 +121,9 @@ def validate(impl: object) -> Implementation:
         if all(getattr(impl, n) is None for n in _REQUIRED_KEYWORDS):
             problems.append("no capability at all: sample_projection, feature_map and attention are all None")
     if problems:
-        raise ImplementationError(f"{getattr(impl, 'name', impl)!r} does not fit the protocol:\n  - " + "\n  - ".join(problems))
+        raise ImplementationError(
+            f"{getattr(impl, 'name', impl)!r} does not fit the protocol:\n  - " + "\n  - ".join(problems)
+        )
     if isinstance(impl, Implementation):
         return impl
     known = {f.name for f in fields(Implementation)}
@@ -161,7 +163,11 @@ def capabilities(impl: Implementation) -> list[str]:
     """The capability names the implementation offers, as ``requires`` and the header spell them."""
     caps = [n for n in _REQUIRED_KEYWORDS if getattr(impl, n) is not None]
     caps += [f"feature:{k}" for k in impl.feature_kinds]
-    caps += [n for n in ("orthogonal", "fixed_norms", "causal", "key_mask", "autograd", "input_validation", "gerf") if getattr(impl, n)]
+    caps += [
+        n
+        for n in ("orthogonal", "fixed_norms", "causal", "key_mask", "autograd", "input_validation", "gerf")
+        if getattr(impl, n)
+    ]
     caps += [f"dtype:{str(t).removeprefix('torch.')}" for t in impl.dtypes]
     if impl.chunk_option:
         caps.append("chunked")

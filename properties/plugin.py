@@ -23,12 +23,20 @@ _VERDICT_KEY = pytest.StashKey[dict]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("favor", "FAVOR property suite")
-    group.addoption("--favor-impl", default=None, metavar="MODULE[:OBJECT]",
-                    help="implementation under test (default: $FAVOR_IMPL or this project's favor)")
+    group.addoption(
+        "--favor-impl",
+        default=None,
+        metavar="MODULE[:OBJECT]",
+        help="implementation under test (default: $FAVOR_IMPL or this project's favor)",
+    )
     group.addoption("--device", default="cpu", help="torch device the properties run on (cpu, cuda, cuda:1 …)")
     group.addoption("--favor-report", default=None, metavar="PATH", help="write the verdict table as JSON")
-    group.addoption("--favor-deviations", default=None, metavar="PATH",
-                    help="known-deviations file: one 'test-id-pattern  # reason' per line; matches run as xfail")
+    group.addoption(
+        "--favor-deviations",
+        default=None,
+        metavar="PATH",
+        help="known-deviations file: one 'test-id-pattern  # reason' per line; matches run as xfail",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,7 +53,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise pytest.UsageError("--device=cuda was asked for but torch.cuda.is_available() is False")
     _CONFIG["config"] = config
-    config.stash[_VERDICT_KEY] = defaultdict(lambda: {"passed": 0, "failed": 0, "skipped": 0, "xfailed": 0, "failures": []})
+    config.stash[_VERDICT_KEY] = defaultdict(
+        lambda: {"passed": 0, "failed": 0, "skipped": 0, "xfailed": 0, "failures": []}
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -80,8 +90,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str:
     total = sum(m.args[0] for item in items for m in item.iter_markers("false_alarm"))
     count = sum(1 for item in items if item.get_closest_marker("false_alarm"))
-    return (f"favor: false-alarm budget {total:.2e} over {count} statistical tests "
-            f"(each check at α/(examples × checks), examples = {budget.statistical_examples()})")
+    return (
+        f"favor: false-alarm budget {total:.2e} over {count} statistical tests "
+        f"(each check at α/(examples × checks), examples = {budget.statistical_examples()})"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +121,16 @@ def _area(nodeid: str) -> str | None:
     return Path(path).stem.removeprefix("test_")
 
 
+def _headline(report: pytest.TestReport) -> str:
+    """The first line of the property violation's message, else of whatever was raised."""
+    text = str(report.longrepr)
+    for line in text.splitlines():
+        if "PropertyViolation: " in line:
+            return "PropertyViolation: " + line.split("PropertyViolation: ", 1)[1].strip()
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return crash.message.splitlines()[0] if crash is not None else text.splitlines()[-1]
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     config = _CONFIG.get("config")
     area = _area(report.nodeid)
@@ -122,9 +144,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         row["passed"] += 1
     elif report.failed:
         row["failed"] += 1
-        crash = getattr(report.longrepr, "reprcrash", None)
-        headline = crash.message.splitlines()[0] if crash is not None else str(report.longrepr).splitlines()[-1]
-        row["failures"].append({"test": report.nodeid.split("::", 1)[-1], "headline": headline})
+        row["failures"].append({"test": report.nodeid.split("::", 1)[-1], "headline": _headline(report)})
     elif report.skipped and report.when in ("setup", "call"):
         row["skipped"] += 1
 
@@ -145,11 +165,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             tr.write_line(f"  FAILED {area}: {failure['test']}\n    {failure['headline']}")
     path = config.getoption("--favor-report")
     if path:
-        Path(path).write_text(json.dumps({
-            "implementation": impl.name,
-            "capabilities": capabilities(impl),
-            "profile": settings.get_current_profile_name(),
-            "exitstatus": int(exitstatus),
-            "areas": {a: dict(table[a]) for a in sorted(table)},
-        }, indent=2))
+        Path(path).write_text(
+            json.dumps(
+                {
+                    "implementation": impl.name,
+                    "capabilities": capabilities(impl),
+                    "profile": settings.get_current_profile_name(),
+                    "exitstatus": int(exitstatus),
+                    "areas": {a: dict(table[a]) for a in sorted(table)},
+                },
+                indent=2,
+            )
+        )
         tr.write_line(f"verdict written to {path}")

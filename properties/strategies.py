@@ -69,11 +69,14 @@ def structured_vectors(
     vectors), repeated (one vector n times), antipodal (v, −v, v, …), near_duplicate (v plus
     1e-7 noise), mixed_norms (norms spread over four decades)."""
     dev = gen.device
+
     def rand(*shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=gen, dtype=torch.float64, device=dev)
+
     def directions(k: int) -> torch.Tensor:
         g = torch.randn(k, d, generator=gen, dtype=torch.float64, device=dev)
         return g / g.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+
     if structure == "gaussian":
         x = directions(n) * (rand(n, 1) * max_norm)
     elif structure == "zero":
@@ -117,8 +120,11 @@ class Sequences:
 
     def describe(self) -> dict[str, object]:
         return {
-            "q.shape": tuple(self.q.shape), "v.shape": tuple(self.v.shape), "structure": self.structure,
-            "max ‖q̃‖,‖k̃‖": self.max_norm, "seed": self.seed,
+            "q.shape": tuple(self.q.shape),
+            "v.shape": tuple(self.v.shape),
+            "structure": self.structure,
+            "max ‖q̃‖,‖k̃‖": self.max_norm,
+            "seed": self.seed,
         }
 
 
@@ -150,6 +156,8 @@ def sequences(
     q = structured_vectors(structure, rows * length, d, raw_norm, gen)
     k = structured_vectors(draw(st.sampled_from(STRUCTURES), label="k_structure"), rows * length, d, raw_norm, gen)
     v = torch.randn(rows * length, dv, generator=gen, dtype=torch.float64, device=gen.device)
+
     def shaped(x: torch.Tensor) -> torch.Tensor:
         return x.reshape(*shape, length, x.shape[-1]).to(dtype)
+
     return Sequences(shaped(q), shaped(k), shaped(v), structure, norm, seed)

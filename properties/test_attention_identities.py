@@ -5,7 +5,7 @@ times Σ_j|â_ij||v_jc|/|Σ_j â_ij|, computed per element from the features the
 from __future__ import annotations
 
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from properties import strategies as hh
@@ -37,11 +37,22 @@ def test_linear_time_equals_quadratic_on_the_same_features(impl, device, data):
     mask = _mask(data, seq, seq.seed) if impl.key_mask else None
     options = data.draw(chunk_sizes(impl), label="chunk")
     out = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=causal, key_mask=mask, **options)
-    expected, allowance = quadratic_on_same_features(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=causal,
-                                                     key_mask=mask)
-    assert_close("linear-time attention vs quadratic on the same features", out, expected, rtol=0.0,
-                 atol=allowance, kind=kind, causal=causal, masked=mask is not None, m=w.shape[0], **options,
-                 **seq.describe())
+    expected, allowance = quadratic_on_same_features(
+        impl, seq.q, seq.k, seq.v, w, kind=kind, causal=causal, key_mask=mask
+    )
+    assert_close(
+        "linear-time attention vs quadratic on the same features",
+        out,
+        expected,
+        rtol=0.0,
+        atol=allowance,
+        kind=kind,
+        causal=causal,
+        masked=mask is not None,
+        m=w.shape[0],
+        **options,
+        **seq.describe(),
+    )
 
 
 @given(data=st.data())
@@ -57,8 +68,15 @@ def test_bidirectional_attention_is_permutation_equivariant(impl, device, data):
     out = call(impl, seq.q, seq.k, seq.v, w, kind=kind)
     _, allowance = quadratic_on_same_features(impl, seq.q, seq.k, seq.v, w, kind=kind)
     permuted = call(impl, seq.q[..., perm_q, :], seq.k[..., perm_k, :], seq.v[..., perm_k, :], w, kind=kind)
-    assert_close("output after permuting keys+values and queries", permuted, out[..., perm_q, :], rtol=0.0,
-                 atol=2 * allowance[..., perm_q, :], kind=kind, **seq.describe())
+    assert_close(
+        "output after permuting keys+values and queries",
+        permuted,
+        out[..., perm_q, :],
+        rtol=0.0,
+        atol=2 * allowance[..., perm_q, :],
+        kind=kind,
+        **seq.describe(),
+    )
 
 
 @given(data=st.data())
@@ -81,8 +99,16 @@ def test_output_rows_lie_in_the_convex_hull_of_the_values(impl, device, data):
         low, high = v.amin(dim=-2, keepdim=True), v.amax(dim=-2, keepdim=True)
     slack = gamma(seq.k.shape[-2] + 2 * w.shape[0] + 2, unit_roundoff(torch.float64)) * v.abs().amax()
     centre, radius = (high + low) / 2, (high - low) / 2 + slack
-    assert_close("output rows inside [min V, max V] per column", out, centre.expand_as(out), rtol=0.0,
-                 atol=radius.expand_as(out), kind=kind, causal=causal, **seq.describe())
+    assert_close(
+        "output rows inside [min V, max V] per column",
+        out,
+        centre.expand_as(out),
+        rtol=0.0,
+        atol=radius.expand_as(out),
+        kind=kind,
+        causal=causal,
+        **seq.describe(),
+    )
 
 
 @given(data=st.data())
@@ -108,10 +134,21 @@ def test_stabilization_cancels_where_plain_float32_would_underflow(impl, device,
     v = torch.randn(length, 3, generator=gen, dtype=torch.float64, device=device).float()
     w = (0.05 * torch.randn(m, d, generator=gen, dtype=torch.float64, device=device)).float()
     out = call(impl, q, k, v, w, kind="positive", causal=causal)
-    expected, allowance = quadratic_on_same_features(impl, q, k, v, w, kind="positive", causal=causal,
-                                                     dtype=torch.float32)
-    assert_close("float32 attention where unstabilized features underflow, vs float64 quadratic", out, expected,
-                 rtol=0.0, atol=allowance, causal=causal, d=d, L=length, m=m, half_sq_norm=half_sq)
+    expected, allowance = quadratic_on_same_features(
+        impl, q, k, v, w, kind="positive", causal=causal, dtype=torch.float32
+    )
+    assert_close(
+        "float32 attention where unstabilized features underflow, vs float64 quadratic",
+        out,
+        expected,
+        rtol=0.0,
+        atol=allowance,
+        causal=causal,
+        d=d,
+        L=length,
+        m=m,
+        half_sq_norm=half_sq,
+    )
 
 
 @given(data=st.data())
@@ -130,5 +167,13 @@ def test_batch_and_head_slices_are_independent(impl, device, data):
     out = call(impl, q, k, v, w, kind=kind, causal=causal)
     alone = call(impl, q[:1], k[:1], v[:1], w, kind=kind, causal=causal)
     _, allowance = quadratic_on_same_features(impl, q[:1], k[:1], v[:1], w, kind=kind, causal=causal)
-    assert_close("first batch slice vs the call on it alone", out[:1], alone, rtol=0.0, atol=2 * allowance,
-                 kind=kind, causal=causal, **seq.describe())
+    assert_close(
+        "first batch slice vs the call on it alone",
+        out[:1],
+        alone,
+        rtol=0.0,
+        atol=2 * allowance,
+        kind=kind,
+        causal=causal,
+        **seq.describe(),
+    )

@@ -2,7 +2,9 @@
 
 Ŷ is biased at finite m. Its bias and variance follow the delta method of MATH 20 (iid positive
 features), which MATH 20 measured accurate to a variance ratio in [0.93, 1.00] for m ≥ 32: that
-band is the model error, and the sampling error is z·(standard error) at the test's α. Because
+band is the model error, and the sampling error is z·(standard error) at the test's α. The band
+holds for small s = ‖q̃+k̃‖² only (our reference self-test measured 0.89 at s ≈ 1.1, m = 32), so
+‖q̃‖, ‖k̃‖ ≤ 0.4 here (s ≤ 0.64). Because
 Ŷ_ic ∈ [min_j V_jc, max_j V_jc], a DKWM interval gives a distribution-free second bracket.
 """
 
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -35,7 +36,7 @@ def _small_problem(data, device):
     d = data.draw(st.integers(1, 4), label="d")
     length = data.draw(st.integers(2, 6), label="L")
     causal = data.draw(st.booleans(), label="causal")
-    norm = data.draw(st.floats(0.3, 0.7), label="max ‖q̃‖,‖k̃‖")
+    norm = data.draw(st.floats(0.2, 0.4), label="max ‖q̃‖,‖k̃‖")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
     qk = hh.structured_vectors("gaussian", 2 * length, d, norm * d**0.25, gen)
     v = torch.randn(length, 2, generator=gen, dtype=torch.float64, device=device)
@@ -43,10 +44,12 @@ def _small_problem(data, device):
 
 
 def _replicates(impl, q, k, v, m, causal, gen) -> torch.Tensor:
-    return torch.stack([
-        call(impl, q, k, v, gaussian_projection(m, q.shape[-1], gen), causal=causal).double()
-        for _ in range(REPLICATES)
-    ])
+    return torch.stack(
+        [
+            call(impl, q, k, v, gaussian_projection(m, q.shape[-1], gen), causal=causal).double()
+            for _ in range(REPLICATES)
+        ]
+    )
 
 
 def _check_band(what: str, ratio: float, sd: float, alpha: float, **context) -> None:
@@ -127,8 +130,14 @@ def test_output_error_falls_as_one_over_sqrt_m(impl, device, data):
         bias, var = delta_method_moments(q, k, v, features, causal=causal)
         predicted = float((var + bias**2).sum())
         err = ((_replicates(impl, q, k, v, features, causal, gen) - exact) ** 2).sum(dim=(-2, -1)).cpu().numpy()
-        _check_band(f"E‖Ŷ − Y‖² / delta-method value at m = {features}", float(err.mean() / predicted),
-                    float(err.std(ddof=1) / math.sqrt(err.size) / predicted), alpha, m=features, **ctx)
+        _check_band(
+            f"E‖Ŷ − Y‖² / delta-method value at m = {features}",
+            float(err.mean() / predicted),
+            float(err.std(ddof=1) / math.sqrt(err.size) / predicted),
+            alpha,
+            m=features,
+            **ctx,
+        )
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
@@ -141,13 +150,17 @@ def test_8192_orthogonal_features_are_within_1_5_percent_of_exact(impl, device, 
         requires(impl, "causal")
     for seed in range(3):
         gen = hh.generator(seed, device)
-        q, k = (x / x.norm(dim=-1, keepdim=True) * 0.5 * 16**0.25 for x in
-                torch.randn(2, 64, 16, generator=gen, dtype=torch.float64, device=device))
+        q, k = (
+            x / x.norm(dim=-1, keepdim=True) * 0.5 * 16**0.25
+            for x in torch.randn(2, 64, 16, generator=gen, dtype=torch.float64, device=device)
+        )
         v = torch.randn(64, 8, generator=gen, dtype=torch.float64, device=device)
         w = projections(impl, 1, 8192, 16, orthogonal=True, norms="chi", gen=gen)[0]
         out = call(impl, q, k, v, w, causal=causal).double()
         exact = softmax_attention(q, k, v, causal=causal)
         rel = float((out - exact).norm() / exact.norm())
         if not rel <= 0.015:
-            raise PropertyViolation(f"m = 8192 ORF output is {rel:.2%} from exact softmax attention (> 1.5%)\n"
-                                    + fmt_context(seed=seed, causal=causal))
+            raise PropertyViolation(
+                f"m = 8192 ORF output is {rel:.2%} from exact softmax attention (> 1.5%)\n"
+                + fmt_context(seed=seed, causal=causal)
+            )

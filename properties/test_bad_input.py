@@ -45,8 +45,9 @@ def _set(**changes):
 CASES = [
     BadInput("q/k width mismatch", _set(k=lambda a: a["k"][..., :-1]), ("q", "k")),
     BadInput("k/v length mismatch", _set(v=lambda a: a["v"][..., :-1, :]), ("k", "v")),
-    BadInput("q/k length mismatch, causal", _set(q=lambda a: a["q"][..., :-1, :]), ("q", "k"), {"causal": True},
-             ("causal",)),
+    BadInput(
+        "q/k length mismatch, causal", _set(q=lambda a: a["q"][..., :-1, :]), ("q", "k"), {"causal": True}, ("causal",)
+    ),
     BadInput("projection width mismatch", _set(projection=lambda a: a["projection"][:, :-1]), ("projection",)),
     BadInput("m < 1 (empty projection)", _set(projection=lambda a: a["projection"][:0]), ("projection", "m")),
     BadInput("projection not 2-D", _set(projection=lambda a: a["projection"][None]), ("projection",)),
@@ -57,11 +58,19 @@ CASES = [
     BadInput("q, k, v of different dtypes", _set(k=lambda a: a["k"].double()), ("dtype",)),
     BadInput("q not a tensor", _set(q=lambda a: a["q"].tolist()), ("q",)),
     BadInput("mixed devices", _set(k=lambda a: a["k"].to("meta")), ("device",)),
-    BadInput("key_mask of the wrong shape", lambda a: a, ("key_mask",),
-             {"key_mask": torch.ones(2, L + 1, dtype=torch.bool)}, ("key_mask",)),
+    BadInput(
+        "key_mask of the wrong shape",
+        lambda a: a,
+        ("key_mask",),
+        {"key_mask": torch.ones(2, L + 1, dtype=torch.bool)},
+        ("key_mask",),
+    ),
     BadInput("key_mask not boolean", lambda a: a, ("key_mask",), {"key_mask": torch.ones(2, L)}, ("key_mask",)),
-    BadInput("keys empty but queries not", _set(k=lambda a: a["k"][..., :0, :], v=lambda a: a["v"][..., :0, :]),
-             ("k", "empty")),
+    BadInput(
+        "keys empty but queries not",
+        _set(k=lambda a: a["k"][..., :0, :], v=lambda a: a["v"][..., :0, :]),
+        ("k", "empty"),
+    ),
 ]
 
 
@@ -75,13 +84,19 @@ def test_bad_input_raises_a_clear_error(impl, device, case):
     except (ValueError, TypeError) as err:
         message = str(err)
         if not any(re.search(rf"\b{re.escape(n)}\b", message) for n in case.names):
-            raise PropertyViolation(f"{case.name}: the error does not name {' or '.join(case.names)}: {message!r}") from err
+            raise PropertyViolation(
+                f"{case.name}: the error does not name {' or '.join(case.names)}: {message!r}"
+            ) from err
         return
-    except Exception as err:  # noqa: BLE001 - any other exception type is the defect being reported
-        raise PropertyViolation(f"{case.name}: raised {type(err).__name__} ({err}), expected ValueError or "
-                                f"TypeError naming {' or '.join(case.names)}") from err
-    raise PropertyViolation(f"{case.name}: no error; returned {type(out).__name__} "
-                            f"{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}")
+    except Exception as err:
+        raise PropertyViolation(
+            f"{case.name}: raised {type(err).__name__} ({err}), expected ValueError or "
+            f"TypeError naming {' or '.join(case.names)}"
+        ) from err
+    raise PropertyViolation(
+        f"{case.name}: no error; returned {type(out).__name__} "
+        f"{tuple(out.shape) if isinstance(out, torch.Tensor) else ''}"
+    )
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])

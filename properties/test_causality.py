@@ -47,8 +47,16 @@ def test_future_tokens_do_not_change_past_outputs(impl, device, data):
     after = call(impl, q, k, v, w, kind=kind, causal=True, **options)
     _, allowance = quadratic_on_same_features(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=True)
     head = (..., slice(0, cut + 1), slice(None))
-    assert_close(f"causal outputs 0..{cut} after changing tokens > {cut} ({how})", after[head], before[head],
-                 rtol=0.0, atol=2 * allowance[head], kind=kind, **options, **seq.describe())
+    assert_close(
+        f"causal outputs 0..{cut} after changing tokens > {cut} ({how})",
+        after[head],
+        before[head],
+        rtol=0.0,
+        atol=2 * allowance[head],
+        kind=kind,
+        **options,
+        **seq.describe(),
+    )
 
 
 @given(data=st.data())
@@ -62,8 +70,16 @@ def test_masking_future_keys_does_not_change_past_outputs(impl, device, data):
     after = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=True, key_mask=mask, **options)
     _, allowance = quadratic_on_same_features(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=True)
     head = (..., slice(0, cut + 1), slice(None))
-    assert_close(f"causal outputs 0..{cut} after masking keys > {cut}", after[head], before[head], rtol=0.0,
-                 atol=2 * allowance[head], kind=kind, **options, **seq.describe())
+    assert_close(
+        f"causal outputs 0..{cut} after masking keys > {cut}",
+        after[head],
+        before[head],
+        rtol=0.0,
+        atol=2 * allowance[head],
+        kind=kind,
+        **options,
+        **seq.describe(),
+    )
 
 
 @given(data=st.data())
@@ -82,12 +98,23 @@ def test_padding_mask_equals_truncation(impl, device, data):
     mask[..., :keep] = True
     masked = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=causal, key_mask=mask, **options)
     rows = slice(0, keep) if causal else slice(None)
-    truncated = call(impl, seq.q[..., rows, :], seq.k[..., :keep, :], seq.v[..., :keep, :], w, kind=kind,
-                     causal=causal, **options)
-    _, allowance = quadratic_on_same_features(impl, seq.q[..., rows, :], seq.k[..., :keep, :],
-                                              seq.v[..., :keep, :], w, kind=kind, causal=causal)
-    assert_close(f"output with keys ≥ {keep} masked vs truncated to {keep}", masked[..., rows, :], truncated,
-                 rtol=0.0, atol=2 * allowance, kind=kind, causal=causal, **options, **seq.describe())
+    truncated = call(
+        impl, seq.q[..., rows, :], seq.k[..., :keep, :], seq.v[..., :keep, :], w, kind=kind, causal=causal, **options
+    )
+    _, allowance = quadratic_on_same_features(
+        impl, seq.q[..., rows, :], seq.k[..., :keep, :], seq.v[..., :keep, :], w, kind=kind, causal=causal
+    )
+    assert_close(
+        f"output with keys ≥ {keep} masked vs truncated to {keep}",
+        masked[..., rows, :],
+        truncated,
+        rtol=0.0,
+        atol=2 * allowance,
+        kind=kind,
+        causal=causal,
+        **options,
+        **seq.describe(),
+    )
 
 
 def _expected_nan(shape, which: str, pos: int, col: int, causal: bool, device) -> torch.Tensor:
@@ -133,9 +160,17 @@ def test_nan_reaches_exactly_its_dependents(impl, device, data):
             f"{len(missing)} dependent outputs stayed finite, {len(extra)} independent outputs became non-finite"
             + (f"; first finite-but-dependent at {tuple(missing[0].tolist())}" if len(missing) else "")
             + (f"; first contaminated at {tuple(extra[0].tolist())}" if len(extra) else "")
-            + "\n" + fmt_context(kind=kind, **options, **seq.describe())
+            + "\n"
+            + fmt_context(kind=kind, **options, **seq.describe())
         )
     _, allowance = quadratic_on_same_features(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=causal)
     keep = ~expected_nan
-    assert_close(f"outputs independent of {which}[{pos}] after poisoning it", out[keep], clean[keep], rtol=0.0,
-                 atol=2 * allowance[keep], kind=kind, **seq.describe())
+    assert_close(
+        f"outputs independent of {which}[{pos}] after poisoning it",
+        out[keep],
+        clean[keep],
+        rtol=0.0,
+        atol=2 * allowance[keep],
+        kind=kind,
+        **seq.describe(),
+    )

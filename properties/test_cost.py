@@ -36,9 +36,9 @@ def _inputs(length: int, device, requires_grad: bool = False):
     return q, k, v, gaussian_projection(M, D, gen, torch.float32)
 
 
-def _flops(fn) -> int:
+def _flops(fn, *args) -> int:
     with FlopCounterMode(display=False) as counter:
-        fn()
+        fn(*args)
     return counter.get_total_flops()
 
 
@@ -73,11 +73,11 @@ def test_flops_double_exactly_when_length_doubles(impl, device, causal):
     forward, both, exact = {}, {}, {}
     for length in LENGTHS:
         q, k, v, w = _inputs(length, device)
-        forward[length] = _flops(lambda: call(impl, q, k, v, w, causal=causal))
-        exact[length] = _flops(lambda: _exact_attention(q, k, v))
+        forward[length] = _flops(lambda *a: call(impl, *a, causal=causal), q, k, v, w)
+        exact[length] = _flops(_exact_attention, q, k, v)
         if impl.autograd:
-            q, k, v, w = _inputs(length, device, requires_grad=True)
-            both[length] = _flops(lambda: call(impl, q, k, v, w, causal=causal).sum().backward())
+            grads = _inputs(length, device, requires_grad=True)
+            both[length] = _flops(lambda *a: call(impl, *a, causal=causal).sum().backward(), *grads)
     _check_scaling(f"{'causal' if causal else 'bidirectional'} forward", forward, 1)
     if both:
         _check_scaling(f"{'causal' if causal else 'bidirectional'} forward + backward", both, 1)
@@ -115,16 +115,22 @@ def test_no_quadratic_or_prefix_state_tensor_is_created(impl, device, causal):
                 out.sum().backward()
         for op, shape in audit.records:
             if sum(1 for s in shape if s >= length) >= 2:
-                raise PropertyViolation(f"{op} produced a {shape} tensor: two dimensions ≥ L = {length} "
-                                        f"({'causal' if causal else 'bidirectional'})")
+                raise PropertyViolation(
+                    f"{op} produced a {shape} tensor: two dimensions ≥ L = {length} "
+                    f"({'causal' if causal else 'bidirectional'})"
+                )
             if math.prod(shape) >= length * M * DV:
-                raise PropertyViolation(f"{op} produced a {shape} tensor holding ≥ L·m·dv = {length * M * DV} "
-                                        f"numbers: prefix states materialised")
+                raise PropertyViolation(
+                    f"{op} produced a {shape} tensor holding ≥ L·m·dv = {length * M * DV} "
+                    f"numbers: prefix states materialised"
+                )
         largest[length] = max(math.prod(shape) for _, shape in audit.records)
     small, big = LENGTHS[1], LENGTHS[2]
     if largest[big] > 2 * largest[small] * big // (2 * small):
-        raise PropertyViolation(f"largest intermediate grows faster than L: {largest[small]} numbers at L = {small}, "
-                                f"{largest[big]} at L = {big}")
+        raise PropertyViolation(
+            f"largest intermediate grows faster than L: {largest[small]} numbers at L = {small}, "
+            f"{largest[big]} at L = {big}"
+        )
 
 
 def test_peak_cuda_memory_grows_linearly(impl, device):
@@ -143,6 +149,6 @@ def test_peak_cuda_memory_grows_linearly(impl, device):
         peaks.append(torch.cuda.max_memory_allocated(device) - base)
     xs, ys = [math.log(x) for x in lengths], [math.log(max(p, 1)) for p in peaks]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
     if not slope <= 1.1:
         raise PropertyViolation(f"peak CUDA memory slope {slope:.2f} > 1.1 in log-log over L {lengths}: {peaks}")

@@ -69,11 +69,23 @@ def test_positive_log_features_are_gaussian(impl, device, data):
     mu = -0.5 * float(x.square().sum() + y.square().sum())
     s = float((x + y).square().sum())
     if s < 1e-24:
-        assert_close("log-features when x + y = 0 (a point mass)", logs, torch.full_like(logs, mu),
-                     rtol=0.0, atol=_log_rounding(logs), **ctx)
+        assert_close(
+            "log-features when x + y = 0 (a point mass)",
+            logs,
+            torch.full_like(logs, mu),
+            rtol=0.0,
+            atol=_log_rounding(logs),
+            **ctx,
+        )
         return
-    assert_law("ln(n·φ_r(x)φ_r(y)) vs N(−(‖x‖²+‖y‖²)/2, s)", logs.cpu().numpy(),
-               stats.norm(mu, math.sqrt(s)).cdf, budget.per_check(budget.TEST_ALPHA), s=s, **ctx)
+    assert_law(
+        "ln(n·φ_r(x)φ_r(y)) vs N(−(‖x‖²+‖y‖²)/2, s)",
+        logs.cpu().numpy(),
+        stats.norm(mu, math.sqrt(s)).cdf,
+        budget.per_check(budget.TEST_ALPHA),
+        s=s,
+        **ctx,
+    )
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
@@ -87,13 +99,25 @@ def test_hyperbolic_log_features_are_symmetric_gaussian(impl, device, data):
     logs = torch.log(2 * ROWS * phi[0] * phi[1])
     mu = -0.5 * float(x.square().sum() + y.square().sum())
     s = float((x + y).square().sum())
-    assert_close("mean of the 2n hyperbolic log-features (pairs μ ± ωᵀz)", logs.mean(),
-                 torch.tensor(mu, dtype=torch.float64), rtol=0.0, atol=_log_rounding(logs), **ctx)
+    assert_close(
+        "mean of the 2n hyperbolic log-features (pairs μ ± ωᵀz)",
+        logs.mean(),
+        torch.tensor(mu, dtype=torch.float64),
+        rtol=0.0,
+        atol=_log_rounding(logs),
+        **ctx,
+    )
     if s < 1e-24:
         return
     half_normal = lambda t: 2 * stats.norm.cdf(t / math.sqrt(s)) - 1  # noqa: E731
-    assert_law("|ln(2n·φ_i(x)φ_i(y)) − μ| vs |N(0, s)|", (logs - mu).abs().cpu().numpy(), half_normal,
-               budget.per_check(budget.TEST_ALPHA), s=s, **ctx)
+    assert_law(
+        "|ln(2n·φ_i(x)φ_i(y)) − μ| vs |N(0, s)|",
+        (logs - mu).abs().cpu().numpy(),
+        half_normal,
+        budget.per_check(budget.TEST_ALPHA),
+        s=s,
+        **ctx,
+    )
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
@@ -106,8 +130,9 @@ def test_trigonometric_features_have_the_sin_squared_law(impl, device, data):
     phi = _features(impl, x, y, w, "trigonometric")[0]
     x2 = float(x.square().sum())
     total = phi.square().sum()
-    assert_close("Σ_i φ_i(x)² (sin² + cos² = 1)", total, torch.tensor(math.exp(x2), dtype=torch.float64),
-                 rtol=64 * EPS, **ctx)
+    assert_close(
+        "Σ_i φ_i(x)² (sin² + cos² = 1)", total, torch.tensor(math.exp(x2), dtype=torch.float64), rtol=64 * EPS, **ctx
+    )
     if x2 < 1e-24:
         return
     sigma = math.sqrt(x2)
@@ -118,5 +143,11 @@ def test_trigonometric_features_have_the_sin_squared_law(impl, device, data):
 
     # The empirical CDF of the 2n values is the average of those of {sin²g} and {1 − sin²g}; its
     # KS distance to the symmetrized law is at most that of the n iid sin²g (module docstring).
-    assert_law("n·φ_i(x)²·e^{−‖x‖²} vs the symmetrized sin²(N(0, ‖x‖²)) law", values, symmetrized,
-               budget.per_check(budget.TEST_ALPHA), effective_n=ROWS, **ctx)
+    assert_law(
+        "n·φ_i(x)²·e^{−‖x‖²} vs the symmetrized sin²(N(0, ‖x‖²)) law",
+        values,
+        symmetrized,
+        budget.per_check(budget.TEST_ALPHA),
+        effective_n=ROWS,
+        **ctx,
+    )

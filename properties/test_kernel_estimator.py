@@ -47,8 +47,9 @@ def _assert_exact_when_degenerate(what, estimates, sm, mse, ctx) -> bool:
     """A zero closed-form MSE means every estimate equals SM (x + y = 0, or x = y for trig)."""
     if mse > 1e-30 * sm * sm:
         return False
-    assert_close(f"{what} with zero closed-form variance", estimates, torch.full_like(estimates, sm),
-                 rtol=1e3 * EPS, **ctx)
+    assert_close(
+        f"{what} with zero closed-form variance", estimates, torch.full_like(estimates, sm), rtol=1e3 * EPS, **ctx
+    )
     return True
 
 
@@ -66,7 +67,10 @@ def test_kernel_estimate_is_unbiased(impl, device, kind, orthogonal, data):
     alpha = budget.per_check(budget.TEST_ALPHA)
     sm = float(km.softmax_kernel(x, y))
     rel_var_one = float(km.kernel_mse(kind, x, y, 1, d, orthogonal=False)) / sm**2
-    rows = min(MAX_ROWS, max(d, rs.samples_for_relative_bias(rel_var_one, budget.TARGET_RELATIVE_BIAS, alpha, budget.POWER_BETA)))
+    rows = min(
+        MAX_ROWS,
+        max(d, rs.samples_for_relative_bias(rel_var_one, budget.TARGET_RELATIVE_BIAS, alpha, budget.POWER_BETA)),
+    )
     w = projections(impl, 1, rows, d, orthogonal=orthogonal, norms="chi", gen=gen)
     estimate = kernel_estimates(impl, x, y, w, kind=kind)
     mse = float(km.kernel_mse(kind, x, y, rows, d, orthogonal=orthogonal))
@@ -100,8 +104,15 @@ def test_fixed_norms_have_the_smreg_signature(impl, device, data):
     rows = min(MAX_ROWS, rs.samples_for_relative_bias(rel_var_one, bias, alpha, budget.POWER_BETA))
     w = projections(impl, 1, rows, d, orthogonal=True, norms="fixed", gen=gen)
     estimate = kernel_estimates(impl, x, y, w, kind="positive")
-    assert_mean(f"positive ORF estimate with fixed norms √d, M = {rows}, vs SMREG (SM = {sm:.6g}, bias {bias:.2%})",
-                estimate, smreg, float(km.mse_positive_orf_fixed(x, y, rows, d)), alpha, d=d, s=s)
+    assert_mean(
+        f"positive ORF estimate with fixed norms √d, M = {rows}, vs SMREG (SM = {sm:.6g}, bias {bias:.2%})",
+        estimate,
+        smreg,
+        float(km.mse_positive_orf_fixed(x, y, rows, d)),
+        alpha,
+        d=d,
+        s=s,
+    )
 
 
 def _variance_ratio(estimates: torch.Tensor, sm: float, mse: float) -> tuple[float, float]:
@@ -159,8 +170,14 @@ def test_orthogonal_features_have_less_variance_than_iid(impl, device, data):
     w = projections(impl, 3000, d, d, orthogonal=True, norms="chi", gen=gen)
     estimates = kernel_estimates(impl, x, y, w, kind="positive")
     ratio, sd = _variance_ratio(estimates, float(km.softmax_kernel(x, y)), iid)
-    assert_ratio("MSE(orthogonal)/MSE(iid), positive features, m = d = 64", ratio, sd,
-                 budget.per_check(budget.TEST_ALPHA), expected=exact, s=s)
+    assert_ratio(
+        "MSE(orthogonal)/MSE(iid), positive features, m = d = 64",
+        ratio,
+        sd,
+        budget.per_check(budget.TEST_ALPHA),
+        expected=exact,
+        s=s,
+    )
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
@@ -188,8 +205,14 @@ def test_kernel_matrix_error_falls_as_one_over_m(impl, device, orthogonal, data)
             phi_k = impl.feature_map(k, proj, kind="positive").double()
             scores.append((((phi_q @ phi_k.T - exact) ** 2) / mse).sum())
         s = torch.stack(scores).cpu().numpy() / 36.0
-        assert_ratio(f"kernel-matrix squared error / closed form at m = {rows}", float(s.mean()),
-                     float(s.std(ddof=1) / math.sqrt(s.size)), alpha, d=d, orthogonal=orthogonal)
+        assert_ratio(
+            f"kernel-matrix squared error / closed form at m = {rows}",
+            float(s.mean()),
+            float(s.std(ddof=1) / math.sqrt(s.size)),
+            alpha,
+            d=d,
+            orthogonal=orthogonal,
+        )
 
 
 @settings(max_examples=budget.statistical_examples())
@@ -218,8 +241,20 @@ def test_entry_does_not_depend_on_other_tokens(impl, device, data):
         phi_k = impl.feature_map(k, w, kind=kind).double()
         values.append((phi_q[-1] * phi_k[0]).sum())
         magnitudes.append((phi_q[-1] * phi_k[0]).abs().sum())
-    exponent = float(w.norm(dim=-1).max()) * float(pair.norm(dim=-1).sum()) + float(pair.square().sum()) + math.log(2 * m)
+    exponent = (
+        float(w.norm(dim=-1).max()) * float(pair.norm(dim=-1).sum()) + float(pair.square().sum()) + math.log(2 * m)
+    )
     unit = EPS / 2
     atol = 8 * (d + 4) * unit * exponent * float(max(magnitudes))
-    assert_close("Â_ij for one pair embedded in two sequences", values[1], values[0], rtol=0.0, atol=atol,
-                 lengths=lengths, kind=kind, m=m, d=d, structure=structure)
+    assert_close(
+        "Â_ij for one pair embedded in two sequences",
+        values[1],
+        values[0],
+        rtol=0.0,
+        atol=atol,
+        lengths=lengths,
+        kind=kind,
+        m=m,
+        d=d,
+        structure=structure,
+    )

@@ -52,15 +52,19 @@ def test_outputs_and_gradients_are_finite_in_the_claimed_range(impl, device, dat
     out = call(impl, q, k, v, w, causal=causal, **options)
     context = fmt_context(dtype=dtype, d=d, m=m, L=length, radius=radius, fraction=fraction, structures=structures)
     if not torch.isfinite(out).all():
-        raise PropertyViolation(f"{int((~torch.isfinite(out)).sum())} non-finite outputs at ‖q̃‖, ‖k̃‖ ≤ "
-                                f"{fraction * radius:.3g} (claimed finite up to {radius:.3g})\n{context}")
+        raise PropertyViolation(
+            f"{int((~torch.isfinite(out)).sum())} non-finite outputs at ‖q̃‖, ‖k̃‖ ≤ "
+            f"{fraction * radius:.3g} (claimed finite up to {radius:.3g})\n{context}"
+        )
     if out.dtype != dtype:
         raise PropertyViolation(f"output dtype {out.dtype} for {dtype} inputs\n{context}")
     if impl.autograd:
         out.float().square().sum().backward()
         for name, x in (("q", q), ("k", k), ("v", v)):
             if x.grad is None or not torch.isfinite(x.grad).all():
-                raise PropertyViolation(f"gradient of {name} is missing or non-finite within the claimed range\n{context}")
+                raise PropertyViolation(
+                    f"gradient of {name} is missing or non-finite within the claimed range\n{context}"
+                )
 
 
 @given(data=st.data())
@@ -79,8 +83,16 @@ def test_low_precision_matches_float64_on_the_same_features(impl, device, data):
     q, k, v = (x.to(dtype) for x in (seq.q, seq.k, seq.v))
     out = call(impl, q, k, v, w, causal=causal)
     expected, allowance = quadratic_on_same_features(impl, q, k, v, w, causal=causal, dtype=dtype)
-    assert_close(f"{dtype} attention vs float64 on the same rounded inputs", out, expected, rtol=0.0,
-                 atol=allowance, causal=causal, m=m, **seq.describe())
+    assert_close(
+        f"{dtype} attention vs float64 on the same rounded inputs",
+        out,
+        expected,
+        rtol=0.0,
+        atol=allowance,
+        causal=causal,
+        m=m,
+        **seq.describe(),
+    )
 
 
 @settings(max_examples=10)
@@ -95,17 +107,20 @@ def test_gradcheck_in_float64(impl, device, data):
     masked = data.draw(st.booleans(), label="masked") and impl.key_mask
     seq = data.draw(hh.sequences(device=device, max_len=6, max_d=4, max_dv=3, batch=st.just(())), label="inputs")
     kind = data.draw(st.sampled_from(impl.feature_kinds), label="kind")
-    w = gaussian_projection(data.draw(st.integers(1, 8), label="m"), seq.q.shape[-1],
-                            hh.generator(seq.seed + 1, device))
+    w = gaussian_projection(
+        data.draw(st.integers(1, 8), label="m"), seq.q.shape[-1], hh.generator(seq.seed + 1, device)
+    )
     mask = None
     if masked:
         mask = torch.ones(seq.k.shape[:-1], dtype=torch.bool, device=device)
         mask[..., -1] = seq.k.shape[-2] == 1  # drop the last key unless it is the only one
     q, k, v = (x.detach().clone().requires_grad_(True) for x in (seq.q, seq.k, seq.v))
     ok = torch.autograd.gradcheck(
-        lambda q, k, v: call(impl, q, k, v, w, kind=kind, causal=causal, key_mask=mask), (q, k, v),
+        lambda q, k, v: call(impl, q, k, v, w, kind=kind, causal=causal, key_mask=mask),
+        (q, k, v),
         raise_exception=False,
     )
     if not ok:
-        raise PropertyViolation(f"gradcheck failed (kind {kind}, causal {causal}, masked {masked})\n"
-                                + fmt_context(**seq.describe()))
+        raise PropertyViolation(
+            f"gradcheck failed (kind {kind}, causal {causal}, masked {masked})\n" + fmt_context(**seq.describe())
+        )

@@ -58,12 +58,22 @@ def test_coordinates_and_norms_follow_the_gaussian_law(impl, device, orthogonal,
     coords = w[:, rows, :].reshape(CALLS, -1).cpu().numpy()
     assert_law(
         f"coordinates e_kᵀω_r of rows {rows} along all {d} axes vs N(0, 1)",
-        coords, stats.norm.cdf, alpha / coords.shape[1], m=m, d=d, orthogonal=orthogonal,
+        coords,
+        stats.norm.cdf,
+        alpha / coords.shape[1],
+        m=m,
+        d=d,
+        orthogonal=orthogonal,
     )
     radii = w[:, rows, :].norm(dim=-1).cpu().numpy()
     assert_law(
-        f"norms ‖ω_r‖ of rows {rows} vs χ_{d}", radii, stats.chi(d).cdf, alpha / len(rows),
-        m=m, d=d, orthogonal=orthogonal,
+        f"norms ‖ω_r‖ of rows {rows} vs χ_{d}",
+        radii,
+        stats.chi(d).cdf,
+        alpha / len(rows),
+        m=m,
+        d=d,
+        orthogonal=orthogonal,
     )
 
 
@@ -91,8 +101,12 @@ def test_rows_within_a_block_are_orthogonal(impl, device, d, data):
             gram = block @ block.T
             assert_close(
                 f"Gram matrix of block rows {start}..{start + block.shape[0] - 1} ({norms} norms)",
-                gram, torch.eye(block.shape[0], dtype=gram.dtype, device=gram.device), rtol=0.0, atol=bound,
-                m=m, d=d,
+                gram,
+                torch.eye(block.shape[0], dtype=gram.dtype, device=gram.device),
+                rtol=0.0,
+                atol=bound,
+                m=m,
+                d=d,
             )
         if norms == "fixed":
             assert_close("fixed norms ‖ω_r‖", radii, torch.full_like(radii, math.sqrt(d)), rtol=bound, m=m, d=d)

@@ -14,7 +14,13 @@ def _feature_width(kind: str, m: int) -> int:
 
 
 def favor_forward_flops(
-    length: int, d: int, m: int, dv: int, *, kind: str = "positive", causal: bool = False,
+    length: int,
+    d: int,
+    m: int,
+    dv: int,
+    *,
+    kind: str = "positive",
+    causal: bool = False,
     chunk_size: int = 128,
 ) -> int:
     """Matmul FLOPs of one forward FAVOR pass (MATH 29-30, [P App. B.3]).

@@ -48,4 +48,6 @@ def finite_input_radius(dtype: torch.dtype, largest_projection_norm: float) -> f
     2·Ω·R ≤ ln(1/tiny). Everything else is bounded by 1 times L·F·max|V|. fp16/bf16 compute in fp32.
     """
     compute = dtype if dtype == torch.float64 else torch.float32
-    return float(-torch.log(torch.tensor(torch.finfo(compute).tiny, dtype=torch.float64))) / (2 * largest_projection_norm)
+    return float(-torch.log(torch.tensor(torch.finfo(compute).tiny, dtype=torch.float64))) / (
+        2 * largest_projection_norm
+    )

@@ -10,8 +10,13 @@ from properties.implementation import Implementation
 
 def sample_projection(m: int, d: int, *, orthogonal: bool, norms: str, generator: torch.Generator) -> torch.Tensor:
     return favor.draw_projection(
-        m, d, generator=generator, orthogonal=orthogonal, norms=norms,
-        dtype=torch.float64, device=generator.device,
+        m,
+        d,
+        generator=generator,
+        orthogonal=orthogonal,
+        norms=norms,
+        dtype=torch.float64,
+        device=generator.device,
     )
 
 

@@ -1,0 +1,1 @@
+"""Meta tests: the suite's own truths (``reference/``) checked against seeded Monte Carlo."""
