@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from benchmarks.cases import Case
 
@@ -65,11 +66,6 @@ class Inputs:
     copies: tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...]
     grad_out: torch.Tensor
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes of one (q, k, v) triple."""
-        return sum(t.nbytes for t in self.copies[0])
-
 
 def make_inputs(case: Case, device: torch.device, *, seed: int = 0) -> Inputs:
     """q, k, v ~ N(0, 1) from a seeded generator; as many copies as the cache rule asks for."""
@@ -99,7 +95,8 @@ def make_step(attention: Callable[..., torch.Tensor], inputs: Inputs, *, backwar
 
 
 def run(
-    benchmark, step: Step, inputs: Inputs, device: torch.device, *, max_time: float, min_rounds: int
+    benchmark: BenchmarkFixture, step: Step, inputs: Inputs, device: torch.device, *, max_time: float,
+    min_rounds: int,
 ) -> dict[str, int]:
     """Warm up, then time ``step`` with ``benchmark.pedantic``: one call per round, as many rounds
     as fill ``max_time`` seconds (at least ``min_rounds``). Returns the choices, for extra_info."""

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot loads)
-import torch  # noqa: E402
+matplotlib.use("Agg")  # before pyplot loads: no display needed
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
-from benchmarks import kernel_mse, output_error, scaling  # noqa: E402
+from benchmarks import kernel_mse, output_error, scaling
 
 FIGURES = Path(__file__).parent / "figures"
 KERNEL_MS = (16, 32, 64, 128, 256)
@@ -39,15 +40,18 @@ def plot_scaling(device: torch.device, path: Path) -> None:
         for curve in scaling.measure(device, lengths=lengths, causal=causal):
             slope = scaling.fit_slope(curve.lengths, curve.seconds, min_length=min_length)
             ms = [1e3 * t for t in curve.seconds]
+            timings = ", ".join(f"{n}: {t:.3g}" for n, t in zip(curve.lengths, ms, strict=True))
+            print(f"  {'causal' if causal else 'bidir'} {curve.contender} ms by L: {timings}; slope {slope:.2f}")
             ax.loglog(curve.lengths, ms, "o-", label=f"{curve.contender}  (slope {slope:.2f})")
             ax.annotate(f"{slope:.2f}", (curve.lengths[-1], ms[-1]), textcoords="offset points", xytext=(6, -3))
         ax.set_title(f"{'causal' if causal else 'bidirectional'}, forward fp32")
         ax.set_xlabel("sequence length L")
+        _label_log_x(ax, lengths)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(title=f"slope fitted on L ≥ {min_length}")
-    axes[0].set_ylabel("median time per call (ms)")
+    axes[0].set_ylabel("time per call, fastest block (ms)")
     fig.suptitle(f"Attention time vs length on {device.type} (batch 1, 2 heads, d = 64, m = 128; "
-                 f"torch {torch.__version__}, {torch.get_num_threads()} threads)")
+                 f"torch {torch.__version__}, intra-op threads: {torch.get_num_threads()})")
     _save(fig, path)
 
 
@@ -56,19 +60,20 @@ def plot_kernel_mse(path: Path, *, replicates: int = 4000) -> None:
     d = 16
     x, y = kernel_mse.pair(d, norm=1.2, angle_degrees=120)
     panels = {"positive": ["positive", "gerf"], "trigonometric": ["trigonometric"], "hyperbolic": ["hyperbolic"]}
-    colours = {False: "tab:blue", True: "tab:orange"}
+    styles = {False: ("tab:blue", "o"), True: ("tab:orange", "s")}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), sharey=True)
     for ax, (title, kinds) in zip(axes, panels.items(), strict=True):
         for estimator in (e for e in kernel_mse.ESTIMATORS if e.kind in kinds):
-            colour = "tab:green" if estimator.optimal_gerf else colours[estimator.orthogonal]
+            colour, marker = ("tab:green", "^") if estimator.optimal_gerf else styles[estimator.orthogonal]
             points = [kernel_mse.empirical_relative_mse(x, y, m, estimator, replicates=replicates, seed=m)
                       for m in KERNEL_MS]
             closed = [kernel_mse.closed_form_relative_mse(x, y, m, estimator) for m in KERNEL_MS]
-            ax.errorbar(KERNEL_MS, [p for p, _ in points], yerr=[2 * e for _, e in points], fmt="o",
+            ax.errorbar(KERNEL_MS, [p for p, _ in points], yerr=[2 * e for _, e in points], fmt=marker,
                         color=colour, capsize=3, label=f"{estimator.label}: Monte Carlo ±2 s.e.")
             ax.loglog(KERNEL_MS, closed, "-", color=colour, alpha=0.7, label=f"{estimator.label}: closed form")
         ax.set_title(f"{title} features")
         ax.set_xlabel("m (random vectors)")
+        _label_log_x(ax, KERNEL_MS)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("relative MSE  E[(estimate − SM)²] / SM²")
@@ -93,10 +98,13 @@ def plot_output_error(path: Path, *, draws: int = 24) -> None:
     plus, plusplus = ([p.mean for p in by_scale if p.method == name] for name in output_error.METHODS)
     ax_r.plot(OUTPUT_SCALES, [b / a for a, b in zip(plus, plusplus, strict=True)], "o-", color="tab:green")
     ax_r.axhline(1.0, color="grey", lw=0.8)
+    ax_r.text(0.02, 0.03, "as both errors approach 1 (the estimate no longer\nresembles Y) the ratio drifts back to 1",
+              transform=ax_r.transAxes, fontsize=8, color="dimgrey")
     ax_m.set(xscale="log", yscale="log", xlabel="m (random vectors)", ylabel="‖Ŷ − Y‖_F / ‖Y‖_F",
              title=f"error vs m at σ = {OUTPUT_SCALE}")
     ax_s.set(yscale="log", xlabel="input scale σ (logit std σ²)", title=f"error vs scale at m = {OUTPUT_M}")
     ax_r.set(xlabel="input scale σ", ylabel="FAVOR++ error / FAVOR+ error", title="FAVOR++ advantage (< 1 better)")
+    _label_log_x(ax_m, OUTPUT_MS)
     for ax in (ax_m, ax_s, ax_r):
         ax.grid(True, which="both", alpha=0.3)
     ax_m.legend()
@@ -104,6 +112,14 @@ def plot_output_error(path: Path, *, draws: int = 24) -> None:
     fig.suptitle(f"Bidirectional attention output vs float64 exact, L = 256, d = 16, ORF; mean of {draws} draws "
                  "(±2 s.e.)")
     _save(fig, path)
+
+
+def _label_log_x(ax: plt.Axes, values: tuple[int, ...]) -> None:
+    """Label a log x-axis at exactly ``values``, in plain numbers, without minor labels."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(values))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
@@ -117,7 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.plots", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="device for the timing figure (a); (b), (c) run on CPU")
     parser.add_argument("--out", type=Path, default=FIGURES, help="output folder (default: %(default)s)")
+    parser.add_argument("--torch-threads", type=int, default=torch.get_num_threads(), metavar="N",
+                        help="intra-op threads (default: torch's default, %(default)s here)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.torch_threads)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, draw in (
         ("time_vs_length.png", lambda p: plot_scaling(torch.device(args.device), p)),

@@ -2,8 +2,10 @@
 
 FAVOR+ costs O(L·m·d) (MATH 29-30), exact attention O(L²·d): on a log-log plot their slopes tend
 to 1 and 2. Timed with :class:`torch.utils.benchmark.Timer` (``blocked_autorange``: warm-up, then
-blocks of calls until ``min_run_time``, median per call; it synchronises CUDA itself), on the
-inputs and contenders of the pytest benchmarks (:mod:`benchmarks.contenders`).
+blocks of calls until ``min_run_time``; it synchronises CUDA itself), on the inputs and contenders
+of the pytest benchmarks (:mod:`benchmarks.contenders`). The time reported is the *fastest* block's
+time per call: interference from other processes only ever adds time, and on a shared machine it
+comes in bursts that shift a median by 10× (seen on the 2-core machine of RESULTS.md).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ CONTENDERS: tuple[str, ...] = ("favor", "exact", "sdpa")
 
 @dataclass(frozen=True)
 class Curve:
-    """Median forward seconds of one contender at each length it could run."""
+    """Forward seconds per call (fastest block) of one contender at each length it could run."""
 
     contender: str
     causal: bool
@@ -55,7 +57,7 @@ def _time(case: Case, name: str, device: torch.device, min_run_time: float) -> f
         stmt="attention(q, k, v)", globals=dict(attention=attention, q=q, k=k, v=v),
         num_threads=torch.get_num_threads(),
     )
-    return timer.blocked_autorange(min_run_time=min_run_time).median
+    return min(timer.blocked_autorange(min_run_time=min_run_time).times)
 
 
 def measure(

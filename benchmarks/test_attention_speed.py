@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pytest_benchmark.fixture import BenchmarkFixture
 
 import favor
 from benchmarks import contenders, harness
@@ -31,8 +32,14 @@ def _skip_reason(contender: str, case: Case, impl: Implementation, device: torch
 
 
 def test_attention(
-    benchmark, request: pytest.FixtureRequest, case: Case, contender: str, impl: Implementation, device: torch.device
+    benchmark: BenchmarkFixture,
+    request: pytest.FixtureRequest,
+    case: Case,
+    contender: str,
+    impl: Implementation,
+    device: torch.device,
 ) -> None:
+    """Time ``contender`` on ``case`` (one group per case); skip what cannot run here."""
     reason = _skip_reason(contender, case, impl, device)
     if reason:
         pytest.skip(reason)

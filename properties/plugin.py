@@ -40,9 +40,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # The properties run thousands of small tensor ops: one intra-op thread avoids thread-pool
-    # overhead and keeps pytest-xdist workers from oversubscribing the cores.
-    torch.set_num_threads(1)
     config.addinivalue_line("markers", "false_alarm(alpha): statistical test with false-alarm probability alpha")
     config.addinivalue_line("markers", "mutants: runs the suite against the mutant catalogue (slow)")
     try:
@@ -116,7 +113,7 @@ def requires(impl: Implementation, *needs: str) -> None:
 
 def _area(nodeid: str) -> str | None:
     path = nodeid.split("::")[0]
-    if "/meta/" in path or not Path(path).name.startswith("test_"):
+    if not path.startswith("properties/") or "/meta/" in path or not Path(path).name.startswith("test_"):
         return None
     return Path(path).stem.removeprefix("test_")
 
