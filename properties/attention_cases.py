@@ -51,13 +51,15 @@ def quadratic_on_same_features(
     causal: bool = False,
     key_mask=None,
     dtype: torch.dtype = torch.float64,
+    **feature_options: object,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(Ŷ, allowance): the O(L²) float64 computation D̂⁻¹ÂV on φ from ``feature_map`` (MATH 17),
     and the elementwise rounding allowance for an implementation computing in ``dtype``
-    (:func:`reference.rounding.ratio_of_sums_bound`, plus the final rounding to ``dtype``)."""
+    (:func:`reference.rounding.ratio_of_sums_bound`, plus the final rounding to ``dtype``).
+    ``feature_options`` go to ``feature_map`` (e.g. ``gerf_a``)."""
     q64, k64, v64, w64 = (x.detach().double() for x in (q, k, v, w))
-    qf = impl.feature_map(scaled(q64), w64, kind=kind).double()
-    kf = impl.feature_map(scaled(k64), w64, kind=kind).double()
+    qf = impl.feature_map(scaled(q64), w64, kind=kind, **feature_options).double()
+    kf = impl.feature_map(scaled(k64), w64, kind=kind, **feature_options).double()
     y = feature_attention(qf, kf, v64, causal=causal, key_mask=key_mask)
     scores = (qf @ kf.transpose(-2, -1)).masked_fill(
         ~allowed_pairs(q.shape[-2], k.shape[-2], causal=causal, key_mask=key_mask, device=qf.device), 0.0

@@ -184,3 +184,11 @@ def kernel_mse(kind: str, x: object, y: object, m: int, d: int, *, orthogonal: b
     if (kind, orthogonal) not in table:
         raise ValueError(f"no closed form for kind={kind!r}")
     return table[(kind, orthogonal)]()
+
+
+def mean_pair_rho(q: object, k: object) -> np.ndarray:
+    """ρ = mean over all (i, j) of ‖q̃_i + k̃_j‖²/d, computed the naive O(Lq·Lk·d) way: the data
+    statistic whose A* FAVOR++ uses (MATH 23). q: ``[..., Lq, d]``, k: ``[..., Lk, d]``."""
+    q, k = _np(q), _np(k)
+    pairs = q[..., :, None, :] + k[..., None, :, :]
+    return (pairs**2).sum(-1).mean(axis=(-2, -1)) / q.shape[-1]

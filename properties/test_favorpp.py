@@ -1,0 +1,204 @@
+"""FAVOR++: generalized exponential random features (issue 7; MATH 21-23, [CRT]).
+
+f(ω, x) = D·exp(A‖ω‖² + B ωᵀx − ‖x‖²/2), B = √(1−4A), D = (1−4A)^(d/4), admissible iff
+1 − 8A > 0. Unbiased for every admissible A; one-feature second moment in closed form (MATH 22);
+A* minimises it for the pair statistic ρ = s/d (MATH 23). Tolerances as in the kernel suite.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from properties import budget
+from properties import strategies as hh
+from properties.assertions import assert_close, assert_mean, assert_ratio
+from properties.attention_cases import (
+    call,
+    chunk_sizes,
+    draw_problem,
+    gaussian_projection,
+    quadratic_on_same_features,
+    scaled,
+)
+from properties.plugin import requires
+from properties.sampling import kernel_estimates, projections
+from reference import kernel_moments as km
+from reference import statistics as rs
+
+ADMISSIBLE = st.floats(-0.5, 0.1)
+EPS = torch.finfo(torch.float64).eps
+
+
+def _pair(data, device, s_range):
+    d = data.draw(hh.dims(32), label="d")
+    s_cap = data.draw(st.floats(*s_range), label="s_max")
+    gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
+    x, y = hh.kernel_pair(data.draw(st.sampled_from(hh.STRUCTURES), label="structure"), d, s_cap, gen)
+    return d, x, y, gen
+
+
+def _gerf(impl, x, w, a):
+    return impl.feature_map(x, w, kind="gerf", gerf_a=a).double()
+
+
+@pytest.mark.false_alarm(budget.TEST_ALPHA)
+@settings(max_examples=budget.statistical_examples())
+@given(data=st.data(), a=ADMISSIBLE)
+def test_gerf_estimate_is_unbiased_for_any_admissible_a(impl, device, data, a):
+    """E[f(ω,x)ᵀf(ω,y)] = SM(x, y) for every A with 1 − 8A > 0 (MATH 21): z-test with the exact
+    MSE of MATH 22, M iid rows chosen for 2% power as in the kernel suite."""
+    requires(impl, "sample_projection", "feature_map", "gerf")
+    d, x, y, gen = _pair(data, device, (0.05, 0.5))
+    alpha = budget.per_check(budget.TEST_ALPHA)
+    sm = float(km.softmax_kernel(x, y))
+    rel_var = float(km.mse_gerf_iid(x, y, a, 1)) / sm**2
+    rows = min(
+        400_000, max(1, rs.samples_for_relative_bias(rel_var, budget.TARGET_RELATIVE_BIAS, alpha, budget.POWER_BETA))
+    )
+    w = projections(impl, 1, rows, d, orthogonal=False, norms="chi", gen=gen)
+    estimate = kernel_estimates(impl, x, y, w, kind="gerf", gerf_a=a)
+    mse = float(km.mse_gerf_iid(x, y, a, rows))
+    if mse <= 1e-30 * sm * sm:
+        assert_close(
+            "GERF estimate with zero closed-form variance",
+            estimate,
+            torch.full_like(estimate, sm),
+            rtol=1e3 * EPS,
+            a=a,
+            d=d,
+        )
+        return
+    assert_mean(f"GERF kernel estimate, A = {a:.4f}, M = {rows}, vs SM(x, y)", estimate, sm, mse, alpha, d=d)
+
+
+def _variance_ratio(estimates, sm, mse):
+    sq = ((estimates - sm) ** 2).cpu().numpy()
+    return float(sq.mean() / mse), float(sq.std(ddof=1) / math.sqrt(sq.size) / mse)
+
+
+@pytest.mark.false_alarm(budget.TEST_ALPHA)
+@settings(max_examples=budget.statistical_examples())
+@given(data=st.data(), a=ADMISSIBLE)
+def test_gerf_variance_matches_the_closed_form(impl, device, data, a):
+    """Empirical MSE over 2000 independent m-row draws / MATH 22's (second moment − SM²)/m:
+    a two-sided ratio test, s ≤ 0.5."""
+    requires(impl, "sample_projection", "feature_map", "gerf")
+    d, x, y, gen = _pair(data, device, (0.05, 0.5))
+    m = data.draw(st.integers(16, 128), label="m")
+    sm, mse = float(km.softmax_kernel(x, y)), float(km.mse_gerf_iid(x, y, a, m))
+    if mse <= 1e-30 * sm * sm:
+        return
+    w = projections(impl, 2000, m, d, orthogonal=False, norms="chi", gen=gen)
+    ratio, sd = _variance_ratio(kernel_estimates(impl, x, y, w, kind="gerf", gerf_a=a), sm, mse)
+    assert_ratio(
+        f"GERF empirical MSE / MATH 22, A = {a:.4f}, m = {m}", ratio, sd, budget.per_check(budget.TEST_ALPHA), d=d
+    )
+
+
+@pytest.mark.false_alarm(budget.TEST_ALPHA)
+@settings(max_examples=budget.statistical_examples())
+@given(data=st.data())
+def test_optimal_a_lowers_the_variance_by_the_predicted_factor(impl, device, data):
+    """At A*(ρ), ρ = s/d (MATH 23), the GERF MSE over the positive-feature MSE at the same m equals
+    the closed-form factor, which is < 1: a two-sided ratio test against the predicted factor.
+    d ∈ [2, 8], s ∈ [0.6, 1]: factors ≈ 0.6-0.9, detected against 1 with 3000 replicates."""
+    requires(impl, "sample_projection", "feature_map", "gerf")
+    d = data.draw(st.integers(2, 8), label="d")
+    s = data.draw(st.floats(0.6, 1.0), label="s")
+    gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
+    z = torch.randn(d, generator=gen, dtype=torch.float64, device=device)
+    x = y = z / z.norm() * math.sqrt(s) / 2
+    a_star = float(km.optimal_gerf_a(s / d))
+    m = 32
+    positive = float(km.mse_positive_iid(x, y, m))
+    factor = float(km.mse_gerf_iid(x, y, a_star, m)) / positive
+    assert factor < 1, f"MATH 22-23 predict no gain at s = {s}, d = {d}: factor {factor}"
+    w = projections(impl, 3000, m, d, orthogonal=False, norms="chi", gen=gen)
+    ratio, sd = _variance_ratio(
+        kernel_estimates(impl, x, y, w, kind="gerf", gerf_a=a_star), float(km.softmax_kernel(x, y)), positive
+    )
+    assert_ratio(
+        f"MSE(GERF at A* = {a_star:.4f}) / MSE(φ⁺), m = {m}",
+        ratio,
+        sd,
+        budget.per_check(budget.TEST_ALPHA),
+        expected=factor,
+        d=d,
+        s=s,
+    )
+
+
+@given(data=st.data())
+def test_a_zero_is_exactly_the_positive_feature_map(impl, device, data):
+    """A = 0 gives B = 1, D = 1: f(ω, x) = φ⁺(x) to float64 rounding of the same expression."""
+    requires(impl, "feature_map", "gerf", "feature:positive")
+    seq = data.draw(hh.sequences(device=device), label="inputs")
+    w = gaussian_projection(data.draw(st.integers(1, 64), label="m"), seq.q.shape[-1], hh.generator(seq.seed, device))
+    positive = impl.feature_map(seq.q, w, kind="positive").double()
+    assert_close(
+        "GERF features at A = 0 vs positive features",
+        _gerf(impl, seq.q, w, 0.0),
+        positive,
+        rtol=64 * EPS,
+        **seq.describe(),
+    )
+
+
+@pytest.mark.parametrize("a", [0.125, 0.2, math.inf, math.nan])
+def test_inadmissible_a_is_rejected(impl, device, a):
+    """1 − 8A ≤ 0 (or A not finite): the second moment is infinite, so a clear ValueError."""
+    requires(impl, "feature_map", "gerf")
+    x = torch.zeros(2, 3, dtype=torch.float64, device=device)
+    w = torch.ones(4, 3, dtype=torch.float64, device=device)
+    with pytest.raises(ValueError, match=r"1 - 8A|A <|admissib"):
+        impl.feature_map(x, w, kind="gerf", gerf_a=a)
+
+
+@given(data=st.data())
+def test_gerf_attention_equals_quadratic_and_stays_causal(impl, device, data):
+    """FAVOR++ attention equals the quadratic computation on its own features: with a fixed A
+    (bidirectional or causal — the causal scan then leaks nothing, as every other feature map),
+    and with A = "optimal" (bidirectional: A* from ρ of the whole sequence, MATH 23, recomputed
+    here the naive O(L²) way). "optimal" with causal=True is refused."""
+    requires(impl, "attention", "feature_map", "gerf")
+    causal = data.draw(st.booleans(), label="causal")
+    optimal = not causal and data.draw(st.booleans(), label="optimal")
+    seq, w, _ = draw_problem(data, impl, device, kinds=("positive",))
+    seq_q, seq_k = seq.q, seq.k
+    a = "optimal" if optimal else data.draw(ADMISSIBLE, label="A")
+    options = data.draw(chunk_sizes(impl), label="chunk") if causal else {}
+    out = call(impl, seq_q, seq_k, seq.v, w, kind="gerf", causal=causal, gerf_a=a, **options)
+    a_used = torch.as_tensor(km.optimal_gerf_a(km.mean_pair_rho(scaled(seq_q), scaled(seq_k)))) if optimal else a
+    a_feat = a_used[..., None, None] if optimal else a
+    expected, allowance = quadratic_on_same_features(
+        impl, seq_q, seq_k, seq.v, w, kind="gerf", causal=causal, gerf_a=a_feat
+    )
+    assert_close(
+        f"FAVOR++ attention (A = {a}) vs quadratic on the same features",
+        out,
+        expected,
+        rtol=0.0,
+        atol=allowance,
+        causal=causal,
+        **seq.describe(),
+    )
+    if causal:
+        with pytest.raises(ValueError, match="causal"):
+            call(impl, seq_q, seq_k, seq.v, w, kind="gerf", causal=True, gerf_a="optimal")
+        cut = max(1, seq_q.shape[-2] // 2)
+        k2 = seq_k.clone()
+        k2[..., cut:, :] = k2[..., cut:, :] * 30 + 1
+        changed = call(impl, seq_q, k2, seq.v, w, kind="gerf", causal=True, gerf_a=a, **options)
+        assert_close(
+            f"FAVOR++ causal outputs 0..{cut - 1} after changing keys ≥ {cut} (A = {a})",
+            changed[..., :cut, :],
+            out[..., :cut, :],
+            rtol=0.0,
+            atol=2 * allowance[..., :cut, :],
+            **seq.describe(),
+        )
