@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from properties import budget
+from properties import budget, checks
 from properties import strategies as hh
 from properties.assertions import assert_close, assert_law, assert_shape
 from properties.plugin import requires
@@ -63,29 +63,9 @@ def _log_rounding(values: torch.Tensor) -> float:
 def test_positive_log_features_are_gaussian(impl, device, data):
     """ln(n·φ⁺_r(x)φ⁺_r(y)) ~ N(−(‖x‖²+‖y‖²)/2, ‖x+y‖²) exactly (MATH 6)."""
     requires(impl, "feature_map", "feature:positive")
-    x, y, w, ctx = _draw_pair(data, device)
-    phi = _features(impl, x, y, w, "positive")
-    logs = torch.log(ROWS * phi[0] * phi[1])
-    mu = -0.5 * float(x.square().sum() + y.square().sum())
-    s = float((x + y).square().sum())
-    if s < 1e-24:
-        assert_close(
-            "log-features when x + y = 0 (a point mass)",
-            logs,
-            torch.full_like(logs, mu),
-            rtol=0.0,
-            atol=_log_rounding(logs),
-            **ctx,
-        )
-        return
-    assert_law(
-        "ln(n·φ_r(x)φ_r(y)) vs N(−(‖x‖²+‖y‖²)/2, s)",
-        logs.cpu().numpy(),
-        stats.norm(mu, math.sqrt(s)).cdf,
-        budget.per_check(budget.TEST_ALPHA),
-        s=s,
-        **ctx,
-    )
+    x, y, _, _ = _draw_pair(data, device)
+    gen = hh.generator(data.draw(hh.seeds(), label="projection seed"), device)
+    checks.positive_log_feature_law(impl, x, y, gen, budget.per_check(budget.TEST_ALPHA), rows=ROWS)
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)

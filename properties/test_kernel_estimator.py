@@ -15,7 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from properties import budget
+from properties import budget, checks
 from properties import strategies as hh
 from properties.assertions import assert_close, assert_mean, assert_ratio
 from properties.plugin import requires
@@ -26,7 +26,7 @@ from reference import statistics as rs
 KINDS = ("positive", "hyperbolic", "trigonometric")
 MODES = [pytest.param(False, id="iid"), pytest.param(True, id="orthogonal")]
 REPLICATES = 2000
-MAX_ROWS = 400_000
+
 EPS = torch.finfo(torch.float64).eps
 
 
@@ -43,16 +43,6 @@ def _pair(data, device, d_max: int, s_range: tuple[float, float]):
     return d, x, y, gen, {"d": d, "structure": structure, "s_max": s_cap}
 
 
-def _assert_exact_when_degenerate(what, estimates, sm, mse, ctx) -> bool:
-    """A zero closed-form MSE means every estimate equals SM (x + y = 0, or x = y for trig)."""
-    if mse > 1e-30 * sm * sm:
-        return False
-    assert_close(
-        f"{what} with zero closed-form variance", estimates, torch.full_like(estimates, sm), rtol=1e3 * EPS, **ctx
-    )
-    return True
-
-
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
 @pytest.mark.parametrize("orthogonal", MODES)
 @pytest.mark.parametrize("kind", KINDS)
@@ -61,23 +51,10 @@ def _assert_exact_when_degenerate(what, estimates, sm, mse, ctx) -> bool:
 def test_kernel_estimate_is_unbiased(impl, device, kind, orthogonal, data):
     """E[φ(x)ᵀφ(y)] = SM(x, y) (MATH 5), z-test with the exact MSE (MATH 7-9, 12; run at α/10,
     MATH 25). One projection of M rows: Â_M is the mean of M per-row estimates, and M is chosen
-    so that a relative bias of 2% is caught with probability ≥ 0.999."""
+    so that a relative bias of 2% is caught with probability ≥ 0.999 (``checks.kernel_mean``)."""
     _needs(impl, kind, orthogonal)
-    d, x, y, gen, ctx = _pair(data, device, 64, (0.05, 0.5))
-    alpha = budget.per_check(budget.TEST_ALPHA)
-    sm = float(km.softmax_kernel(x, y))
-    rel_var_one = float(km.kernel_mse(kind, x, y, 1, d, orthogonal=False)) / sm**2
-    rows = min(
-        MAX_ROWS,
-        max(d, rs.samples_for_relative_bias(rel_var_one, budget.TARGET_RELATIVE_BIAS, alpha, budget.POWER_BETA)),
-    )
-    w = projections(impl, 1, rows, d, orthogonal=orthogonal, norms="chi", gen=gen)
-    estimate = kernel_estimates(impl, x, y, w, kind=kind)
-    mse = float(km.kernel_mse(kind, x, y, rows, d, orthogonal=orthogonal))
-    what = f"{kind} kernel estimate, {'orthogonal' if orthogonal else 'iid'}, M = {rows}"
-    if _assert_exact_when_degenerate(what, estimate, sm, mse, ctx):
-        return
-    assert_mean(f"{what} vs SM(x, y)", estimate, sm, mse, alpha, s=float((x + y).square().sum()), **ctx)
+    _, x, y, gen, _ = _pair(data, device, 64, (0.05, 0.5))
+    checks.kernel_mean(impl, kind, x, y, orthogonal=orthogonal, gen=gen, alpha=budget.per_check(budget.TEST_ALPHA))
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
@@ -101,7 +78,7 @@ def test_fixed_norms_have_the_smreg_signature(impl, device, data):
     sm = float(km.softmax_kernel(x, y))
     bias = abs(smreg / sm - 1)
     rel_var_one = float(km.mse_positive_orf_fixed(x, y, 1, d)) / smreg**2
-    rows = min(MAX_ROWS, rs.samples_for_relative_bias(rel_var_one, bias, alpha, budget.POWER_BETA))
+    rows = min(checks.MAX_ROWS, rs.samples_for_relative_bias(rel_var_one, bias, alpha, budget.POWER_BETA))
     w = projections(impl, 1, rows, d, orthogonal=True, norms="fixed", gen=gen)
     estimate = kernel_estimates(impl, x, y, w, kind="positive")
     assert_mean(
@@ -115,12 +92,6 @@ def test_fixed_norms_have_the_smreg_signature(impl, device, data):
     )
 
 
-def _variance_ratio(estimates: torch.Tensor, sm: float, mse: float) -> tuple[float, float]:
-    """r̂ = mean((X − SM)²)/MSE and its standard error, studentized from the replicates (MATH 27)."""
-    sq = ((estimates - sm) ** 2).cpu().numpy()
-    return float(sq.mean() / mse), float(sq.std(ddof=1) / math.sqrt(sq.size) / mse)
-
-
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
 @pytest.mark.parametrize("orthogonal", MODES)
 @pytest.mark.parametrize("kind", KINDS)
@@ -132,20 +103,19 @@ def test_kernel_estimate_variance_matches_closed_form(impl, device, kind, orthog
     The replicate mean is z-tested against SM at the same m. s ≤ 0.5 keeps the fourth moment
     tame (MATH 27); r̂'s standard error is estimated from the replicates."""
     _needs(impl, kind, orthogonal)
-    d, x, y, gen, ctx = _pair(data, device, 32, (0.05, 0.5))
+    d, x, y, gen, _ = _pair(data, device, 32, (0.05, 0.5))
     m = data.draw(hh.feature_counts(d, max_m=128, min_m=16), label="m")
-    alpha = budget.per_check(budget.TEST_ALPHA, checks=2)
-    w = projections(impl, REPLICATES, m, d, orthogonal=orthogonal, norms="chi", gen=gen)
-    estimates = kernel_estimates(impl, x, y, w, kind=kind)
-    sm = float(km.softmax_kernel(x, y))
-    mse = float(km.kernel_mse(kind, x, y, m, d, orthogonal=orthogonal))
-    mode = "orthogonal" if orthogonal else "iid"
-    what = f"{kind} kernel estimate, {mode}, m = {m}"
-    if _assert_exact_when_degenerate(what, estimates, sm, mse, ctx):
-        return
-    assert_mean(f"{what}: replicate mean vs SM", estimates, sm, mse, alpha, **ctx)
-    ratio, sd = _variance_ratio(estimates, sm, mse)
-    assert_ratio(f"{what}: empirical MSE / closed-form MSE", ratio, sd, alpha, m=m, closed_form=mse, **ctx)
+    checks.kernel_variance(
+        impl,
+        kind,
+        x,
+        y,
+        m,
+        orthogonal=orthogonal,
+        gen=gen,
+        replicates=REPLICATES,
+        alpha=budget.per_check(budget.TEST_ALPHA),
+    )
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
@@ -169,7 +139,7 @@ def test_orthogonal_features_have_less_variance_than_iid(impl, device, data):
     assert exact < 1.0, f"MATH 12 ratio {exact} is not below 1 at s = {s}"
     w = projections(impl, 3000, d, d, orthogonal=True, norms="chi", gen=gen)
     estimates = kernel_estimates(impl, x, y, w, kind="positive")
-    ratio, sd = _variance_ratio(estimates, float(km.softmax_kernel(x, y)), iid)
+    ratio, sd = checks.variance_ratio(estimates, float(km.softmax_kernel(x, y)), iid)
     assert_ratio(
         "MSE(orthogonal)/MSE(iid), positive features, m = d = 64",
         ratio,

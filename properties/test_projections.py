@@ -16,11 +16,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
 
-from properties import budget
+from properties import budget, checks
 from properties import strategies as hh
-from properties.assertions import PropertyViolation, assert_close, assert_law, assert_shape, fmt_context
+from properties.assertions import PropertyViolation, assert_close, assert_shape, fmt_context
 from properties.implementation import capabilities
 from properties.plugin import requires
 from properties.sampling import projections
@@ -35,12 +34,6 @@ MODES = [
 ]
 
 
-def _rows(m: int) -> list[int]:
-    """The rows whose law is tested: the first (most exposed to QR sign bias), the last, and one
-    from a later block when there is one."""
-    return sorted({0, m - 1, min(m - 1, m // 2)})
-
-
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
 @pytest.mark.parametrize(("orthogonal", "norms"), MODES)
 @settings(max_examples=budget.statistical_examples())
@@ -51,29 +44,8 @@ def test_coordinates_and_norms_follow_the_gaussian_law(impl, device, orthogonal,
     d = data.draw(hh.dims(64), label="d")
     m = data.draw(hh.feature_counts(d, max_m=3 * d + 1), label="m")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
-    w = projections(impl, CALLS, m, d, orthogonal=orthogonal, norms=norms, gen=gen)
-    assert_shape("sample_projection(m, d)", w.shape[1:], (m, d), m=m, d=d)
-    rows = _rows(m)
-    alpha = budget.per_check(budget.TEST_ALPHA, checks=2)
-    coords = w[:, rows, :].reshape(CALLS, -1).cpu().numpy()
-    assert_law(
-        f"coordinates e_kᵀω_r of rows {rows} along all {d} axes vs N(0, 1)",
-        coords,
-        stats.norm.cdf,
-        alpha / coords.shape[1],
-        m=m,
-        d=d,
-        orthogonal=orthogonal,
-    )
-    radii = w[:, rows, :].norm(dim=-1).cpu().numpy()
-    assert_law(
-        f"norms ‖ω_r‖ of rows {rows} vs χ_{d}",
-        radii,
-        stats.chi(d).cdf,
-        alpha / len(rows),
-        m=m,
-        d=d,
-        orthogonal=orthogonal,
+    checks.projection_law(
+        impl, m, d, orthogonal=orthogonal, norms=norms, gen=gen, calls=CALLS, alpha=budget.per_check(budget.TEST_ALPHA)
     )
 
 
