@@ -29,4 +29,5 @@ CATALOGUE: dict[str, tuple[str, ...]] = {
     "per_key_stabilizer": ("attention_identities",),
     "global_key_max_causal": ("causality",),
     "half_precision_compute": ("numerics",),
+    "gerf_missing_normalizer": ("favorpp",),
 }
