@@ -54,11 +54,23 @@ def _cases(impl: Implementation) -> dict[str, Callable[[int, float], None]]:
         rng = np.random.default_rng(seed)
         d = int(rng.integers(1, 33))
         x, y = _pair(rng, d, 0.5)
-        checks.kernel_variance(impl, "positive", x, y, int(rng.integers(16, 129)), orthogonal=bool(seed % 2),
-                               gen=generator(seed), alpha=alpha)
+        checks.kernel_variance(
+            impl,
+            "positive",
+            x,
+            y,
+            int(rng.integers(16, 129)),
+            orthogonal=bool(seed % 2),
+            gen=generator(seed),
+            alpha=alpha,
+        )
 
-    return {"projection law (ORF, χ norms)": projection, "positive log-feature law": log_features,
-            "kernel mean (positive ORF)": kernel_mean, "kernel variance (positive, iid/ORF)": kernel_variance}
+    return {
+        "projection law (ORF, χ norms)": projection,
+        "positive log-feature law": log_features,
+        "kernel mean (positive ORF)": kernel_mean,
+        "kernel variance (positive, iid/ORF)": kernel_variance,
+    }
 
 
 def _rejected(check: Callable[[int, float], None], seed: int, alpha: float) -> bool:
@@ -78,8 +90,10 @@ def main() -> None:
     torch.set_num_threads(1)
     impl = load_implementation(args.favor_impl)
     suite_alpha = budget.per_check(budget.TEST_ALPHA)
-    print(f"implementation {impl.name!r}; {args.seeds} fresh seeds per check; nominal α = {args.alpha}; "
-          f"suite per-check α = {suite_alpha:.1e}")
+    print(
+        f"implementation {impl.name!r}; {args.seeds} fresh seeds per check; nominal α = {args.alpha}; "
+        f"suite per-check α = {suite_alpha:.1e}"
+    )
     print(f"{'check':<38}{'rejected':>9}{'rate':>9}{'99% interval':>20}{'at suite α':>12}{'time':>8}")
     for name, check in _cases(impl).items():
         start = time.perf_counter()
@@ -88,8 +102,11 @@ def main() -> None:
         k, n = len(rejected), args.seeds
         low = stats.beta.ppf(0.005, k, n - k + 1) if k else 0.0
         high = stats.beta.ppf(0.995, k + 1, n - k)
-        print(f"{name:<38}{k:>9}{k / n:>9.4f}{f'[{low:.4f}, {high:.4f}]':>20}{at_suite:>12}"
-              f"{time.perf_counter() - start:>7.0f}s", flush=True)
+        print(
+            f"{name:<38}{k:>9}{k / n:>9.4f}{f'[{low:.4f}, {high:.4f}]':>20}{at_suite:>12}"
+            f"{time.perf_counter() - start:>7.0f}s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

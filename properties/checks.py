@@ -17,10 +17,22 @@ from properties.sampling import kernel_estimates, projections
 from reference import kernel_moments as km
 from reference import statistics as rs
 
-__all__ = ["kernel_mean", "kernel_variance", "positive_log_feature_law", "projection_law", "variance_ratio"]
+__all__ = [
+    "kernel_mean",
+    "kernel_variance",
+    "log_rounding",
+    "positive_log_feature_law",
+    "projection_law",
+    "variance_ratio",
+]
 
 EPS = torch.finfo(torch.float64).eps
 MAX_ROWS = 400_000
+
+
+def log_rounding(values: torch.Tensor) -> float:
+    """A float64 log-feature is a sum of a few terms of size ≤ max|value|: 16 ulps of it."""
+    return 16 * EPS * float(values.abs().max()) + 16 * EPS
 
 
 def _rows_tested(m: int) -> list[int]:

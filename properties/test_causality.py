@@ -29,6 +29,23 @@ def _causal_problem(impl, device, data):
     return seq, w, kind, cut, options
 
 
+def _assert_head_unchanged(impl, seq, w, kind, cut, options, after, change: str) -> None:
+    """Causal outputs 0..cut of ``after`` equal those of the unchanged inputs, to rounding."""
+    before = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=True, **options)
+    _, allowance = quadratic_on_same_features(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=True)
+    head = (..., slice(0, cut + 1), slice(None))
+    assert_close(
+        f"causal outputs 0..{cut} after {change}",
+        after[head],
+        before[head],
+        rtol=0.0,
+        atol=2 * allowance[head],
+        kind=kind,
+        **options,
+        **seq.describe(),
+    )
+
+
 @given(data=st.data())
 def test_future_tokens_do_not_change_past_outputs(impl, device, data):
     """Replacing q, k, v at positions > i — by other values, or keys 50× larger (a future-dependent
@@ -43,20 +60,8 @@ def test_future_tokens_do_not_change_past_outputs(impl, device, data):
             x[tail] = torch.randn(x[tail].shape, generator=gen, dtype=x.dtype, device=device) * x.abs().amax()
     else:
         k[tail] = k[tail] * 50 + 1
-    before = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=True, **options)
     after = call(impl, q, k, v, w, kind=kind, causal=True, **options)
-    _, allowance = quadratic_on_same_features(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=True)
-    head = (..., slice(0, cut + 1), slice(None))
-    assert_close(
-        f"causal outputs 0..{cut} after changing tokens > {cut} ({how})",
-        after[head],
-        before[head],
-        rtol=0.0,
-        atol=2 * allowance[head],
-        kind=kind,
-        **options,
-        **seq.describe(),
-    )
+    _assert_head_unchanged(impl, seq, w, kind, cut, options, after, f"changing tokens > {cut} ({how})")
 
 
 @given(data=st.data())
@@ -66,20 +71,8 @@ def test_masking_future_keys_does_not_change_past_outputs(impl, device, data):
     requires(impl, "key_mask")
     mask = torch.ones(seq.k.shape[:-1], dtype=torch.bool, device=device)
     mask[..., cut + 1 :] = False
-    before = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=True, **options)
     after = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=True, key_mask=mask, **options)
-    _, allowance = quadratic_on_same_features(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=True)
-    head = (..., slice(0, cut + 1), slice(None))
-    assert_close(
-        f"causal outputs 0..{cut} after masking keys > {cut}",
-        after[head],
-        before[head],
-        rtol=0.0,
-        atol=2 * allowance[head],
-        kind=kind,
-        **options,
-        **seq.describe(),
-    )
+    _assert_head_unchanged(impl, seq, w, kind, cut, options, after, f"masking keys > {cut}")
 
 
 @given(data=st.data())

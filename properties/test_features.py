@@ -52,11 +52,6 @@ def _features(impl, x, y, w, kind):
     return phi
 
 
-def _log_rounding(values: torch.Tensor) -> float:
-    """A float64 log-feature is a sum of a few terms of size ≤ max|value|: 16 ulps of it."""
-    return 16 * EPS * float(values.abs().max()) + 16 * EPS
-
-
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
@@ -84,7 +79,7 @@ def test_hyperbolic_log_features_are_symmetric_gaussian(impl, device, data):
         logs.mean(),
         torch.tensor(mu, dtype=torch.float64),
         rtol=0.0,
-        atol=_log_rounding(logs),
+        atol=checks.log_rounding(logs),
         **ctx,
     )
     if s < 1e-24:

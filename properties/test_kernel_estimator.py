@@ -34,6 +34,14 @@ def _needs(impl, kind: str, orthogonal: bool) -> None:
     requires(impl, "sample_projection", "feature_map", f"feature:{kind}", *(["orthogonal"] if orthogonal else []))
 
 
+def _pair_with_sum(d: int, s: float, gen: torch.Generator, spread: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """x, y = z/2 ± δ with ‖z‖² = s exactly (so s = ‖x + y‖²) and a small random δ of scale ``spread``."""
+    z = torch.randn(d, generator=gen, dtype=torch.float64, device=gen.device)
+    z = z / z.norm() * math.sqrt(s)
+    delta = torch.randn(d, generator=gen, dtype=torch.float64, device=gen.device) * spread
+    return z / 2 + delta, z / 2 - delta
+
+
 def _pair(data, device, d_max: int, s_range: tuple[float, float]):
     d = data.draw(hh.dims(d_max), label="d")
     structure = data.draw(st.sampled_from(hh.STRUCTURES), label="structure")
@@ -69,10 +77,7 @@ def test_fixed_norms_have_the_smreg_signature(impl, device, data):
     d = data.draw(st.integers(2, 6), label="d")
     s = data.draw(st.floats(0.8, 1.0), label="s")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
-    z = torch.randn(d, generator=gen, dtype=torch.float64, device=gen.device)
-    z = z / z.norm() * math.sqrt(s)
-    delta = torch.randn(d, generator=gen, dtype=torch.float64, device=gen.device) * 0.05
-    x, y = z / 2 + delta, z / 2 - delta
+    x, y = _pair_with_sum(d, s, gen, spread=0.05)
     alpha = budget.per_check(budget.TEST_ALPHA)
     smreg = float(km.fixed_norm_mean(x, y, d))
     sm = float(km.softmax_kernel(x, y))
@@ -130,10 +135,7 @@ def test_orthogonal_features_have_less_variance_than_iid(impl, device, data):
     d = 64
     s = data.draw(st.floats(0.9, 1.0), label="s")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
-    z = torch.randn(d, generator=gen, dtype=torch.float64, device=gen.device)
-    z = z / z.norm() * math.sqrt(s)
-    delta = torch.randn(d, generator=gen, dtype=torch.float64, device=gen.device) * 0.02
-    x, y = z / 2 + delta, z / 2 - delta
+    x, y = _pair_with_sum(d, s, gen, spread=0.02)
     iid = float(km.mse_positive_iid(x, y, d))
     exact = float(km.mse_positive_orf(x, y, d, d)) / iid
     assert exact < 1.0, f"MATH 12 ratio {exact} is not below 1 at s = {s}"

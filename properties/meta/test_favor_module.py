@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -51,7 +53,7 @@ def test_redraw_policies():
     for _ in range(7):
         third(x, x, x)
         seen.append(third.projection.clone())
-    changed = [not torch.equal(a, b) for a, b in zip(seen, seen[1:], strict=False)]
+    changed = [not torch.equal(a, b) for a, b in itertools.pairwise(seen)]
     assert changed == [False, False, True, False, False, True], changed
 
     third.eval()
