@@ -14,12 +14,11 @@ import math
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 from properties.assertions import PropertyViolation, fmt_context
 from properties.attention_cases import call, gaussian_projection
+from properties.audit import LiveTensorBytes, ShapeAudit
 from properties.plugin import requires
 from properties.strategies import generator
 
@@ -84,21 +83,6 @@ def test_flops_double_exactly_when_length_doubles(impl, device, causal):
     _check_scaling("exact attention (sanity)", exact, 2)
 
 
-class _ShapeAudit(TorchDispatchMode):
-    """Records (op, output shape) for every op dispatched inside it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[tuple[str, tuple[int, ...]]] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                self.records.append((str(func), tuple(t.shape)))
-        return out
-
-
 @pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
 def test_no_quadratic_or_prefix_state_tensor_is_created(impl, device, causal):
     """Forward and backward: no intermediate has two dimensions ≥ L, none holds L·m·dv numbers,
@@ -109,7 +93,7 @@ def test_no_quadratic_or_prefix_state_tensor_is_created(impl, device, causal):
     largest = {}
     for length in LENGTHS[1:]:
         q, k, v, w = _inputs(length, device, requires_grad=impl.autograd)
-        with _ShapeAudit() as audit:
+        with ShapeAudit() as audit:
             out = call(impl, q, k, v, w, causal=causal)
             if impl.autograd:
                 out.sum().backward()
@@ -152,3 +136,33 @@ def test_peak_cuda_memory_grows_linearly(impl, device):
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
     if not slope <= 1.1:
         raise PropertyViolation(f"peak CUDA memory slope {slope:.2f} > 1.1 in log-log over L {lengths}: {peaks}")
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
+def test_live_memory_holds_no_prefix_states(impl, device, causal):
+    """Forward, no autograd, m = dv = 64: each extra token may add less live memory than one m×dv
+    prefix state, (peak(2L) − peak(L))/L < m·dv·itemsize — which also catches prefix states split
+    into many chunk tensors — and the peak grows at most linearly, peak(2L) ≤ 2·peak(L) (MATH 30).
+    A linear-time scan needs O(m + d + dv) per token, well under m·dv = 4096 numbers."""
+    requires(impl, "attention", "feature:positive")
+    if causal:
+        requires(impl, "causal")
+    m, dv, peaks = 64, 64, {}
+    for length in LENGTHS[1:]:
+        gen = generator(length, device)
+        q, k = (0.5 * torch.randn(1, length, D, generator=gen, device=device) for _ in range(2))
+        v = torch.randn(1, length, dv, generator=gen, device=device)
+        with torch.no_grad(), LiveTensorBytes() as audit:
+            call(impl, q, k, v, gaussian_projection(m, D, gen, torch.float32), causal=causal)
+        peaks[length] = audit.peak
+    small, big = LENGTHS[1], LENGTHS[2]
+    per_token = (peaks[big] - peaks[small]) / (big - small)
+    state = m * dv * 4
+    mode = "causal" if causal else "bidirectional"
+    if not per_token < state:
+        raise PropertyViolation(
+            f"each extra token holds {per_token:.0f} more live bytes, ≥ one m×dv state "
+            f"({state} bytes): prefix states materialised ({mode}); peaks {peaks}"
+        )
+    if peaks[big] > 2 * peaks[small]:
+        raise PropertyViolation(f"peak live memory grows faster than L ({mode}): {peaks}")
