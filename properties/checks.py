@@ -16,8 +16,10 @@ from properties.implementation import Implementation
 from properties.sampling import kernel_estimates, projections
 from reference import kernel_moments as km
 from reference import statistics as rs
+from reference.rounding import exp_sum_bound, gamma, unit_roundoff
 
 __all__ = [
+    "exact_when_degenerate",
     "kernel_mean",
     "kernel_variance",
     "log_rounding",
@@ -26,13 +28,14 @@ __all__ = [
     "variance_ratio",
 ]
 
-EPS = torch.finfo(torch.float64).eps
 MAX_ROWS = 400_000
 
 
-def log_rounding(values: torch.Tensor) -> float:
-    """A float64 log-feature is a sum of a few terms of size ≤ max|value|: 16 ulps of it."""
-    return 16 * EPS * float(values.abs().max()) + 16 * EPS
+def log_rounding(values: torch.Tensor, d: int) -> float:
+    """Absolute rounding allowance of float64 log-features ln(n·φ_r(x)φ_r(y)): each is a length-d dot
+    product plus a few more terms (norms, log n, the stabilizer), all of size ≤ max|value|:
+    γ_{d+8}·(1 + max|value|) (Higham Lemma 3.1)."""
+    return gamma(d + 8, unit_roundoff(torch.float64)) * (1 + float(values.abs().max()))
 
 
 def _rows_tested(m: int) -> list[int]:
@@ -89,19 +92,29 @@ def positive_log_feature_law(
     mu = -0.5 * float(x.square().sum() + y.square().sum())
     s = float((x + y).square().sum())
     if s < 1e-24:
-        tol = 16 * EPS * float(logs.abs().max()) + 16 * EPS
-        assert_close("log-features when x + y = 0 (a point mass)", logs, torch.full_like(logs, mu), rtol=0.0, atol=tol)
+        assert_close(
+            "log-features when x + y = 0 (a point mass)",
+            logs,
+            torch.full_like(logs, mu),
+            rtol=0.0,
+            atol=log_rounding(logs, x.shape[-1]),
+        )
         return
     assert_law(
         "ln(n·φ_r(x)φ_r(y)) vs N(−(‖x‖²+‖y‖²)/2, s)", logs.cpu().numpy(), stats.norm(mu, math.sqrt(s)).cdf, alpha, s=s
     )
 
 
-def _exact_when_degenerate(what: str, estimates: torch.Tensor, sm: float, mse: float) -> bool:
-    """A zero closed-form MSE means every estimate equals SM (x + y = 0, or x = y for trig)."""
+def exact_when_degenerate(
+    what: str, estimates: torch.Tensor, sm: float, mse: float, x: torch.Tensor, y: torch.Tensor, rows: int
+) -> bool:
+    """A zero closed-form MSE means every estimate equals SM (x + y = 0, or x = y for trig), to the
+    rounding of a sum of 2·rows exp-features (``reference.rounding.exp_sum_bound``)."""
     if mse > 1e-30 * sm * sm:
         return False
-    assert_close(f"{what} with zero closed-form variance", estimates, torch.full_like(estimates, sm), rtol=1e3 * EPS)
+    exponent = float(x.square().sum() + y.square().sum()) + math.log(2 * rows)
+    rtol = exp_sum_bound(2 * rows + x.shape[-1], exponent, unit_roundoff(torch.float64))
+    assert_close(f"{what} with zero closed-form variance", estimates, torch.full_like(estimates, sm), rtol=rtol)
     return True
 
 
@@ -127,7 +140,7 @@ def kernel_mean(
     estimate = kernel_estimates(impl, x, y, w, kind=kind)
     mse = float(km.kernel_mse(kind, x, y, rows, d, orthogonal=orthogonal))
     what = f"{kind} kernel estimate, {'orthogonal' if orthogonal else 'iid'}, M = {rows}"
-    if not _exact_when_degenerate(what, estimate, sm, mse):
+    if not exact_when_degenerate(what, estimate, sm, mse, x, y, rows):
         assert_mean(f"{what} vs SM(x, y)", estimate, sm, mse, alpha, s=float((x + y).square().sum()), d=d)
 
 
@@ -157,7 +170,7 @@ def kernel_variance(
     sm = float(km.softmax_kernel(x, y))
     mse = float(km.kernel_mse(kind, x, y, m, d, orthogonal=orthogonal))
     what = f"{kind} kernel estimate, {'orthogonal' if orthogonal else 'iid'}, m = {m}"
-    if _exact_when_degenerate(what, estimates, sm, mse):
+    if exact_when_degenerate(what, estimates, sm, mse, x, y, m):
         return
     assert_mean(f"{what}: replicate mean vs SM", estimates, sm, mse, alpha / 2, d=d)
     ratio, sd = variance_ratio(estimates, sm, mse)

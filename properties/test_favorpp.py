@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from properties import budget
+from properties import budget, checks
 from properties import strategies as hh
 from properties.assertions import assert_close, assert_mean, assert_ratio
 from properties.attention_cases import (
@@ -29,9 +29,9 @@ from properties.plugin import requires
 from properties.sampling import kernel_estimates, projections
 from reference import kernel_moments as km
 from reference import statistics as rs
+from reference.rounding import exp_sum_bound, unit_roundoff
 
 ADMISSIBLE = st.floats(-0.5, 0.1)
-EPS = torch.finfo(torch.float64).eps
 
 
 def _pair(data, device, s_range):
@@ -63,15 +63,7 @@ def test_gerf_estimate_is_unbiased_for_any_admissible_a(impl, device, data, a):
     w = projections(impl, 1, rows, d, orthogonal=False, norms="chi", gen=gen)
     estimate = kernel_estimates(impl, x, y, w, kind="gerf", gerf_a=a)
     mse = float(km.mse_gerf_iid(x, y, a, rows))
-    if mse <= 1e-30 * sm * sm:
-        assert_close(
-            "GERF estimate with zero closed-form variance",
-            estimate,
-            torch.full_like(estimate, sm),
-            rtol=1e3 * EPS,
-            a=a,
-            d=d,
-        )
+    if checks.exact_when_degenerate(f"GERF kernel estimate, A = {a:.4f}", estimate, sm, mse, x, y, rows):
         return
     assert_mean(f"GERF kernel estimate, A = {a:.4f}, M = {rows}, vs SM(x, y)", estimate, sm, mse, alpha, d=d)
 
@@ -135,17 +127,16 @@ def test_optimal_a_lowers_the_variance_by_the_predicted_factor(impl, device, dat
 
 @given(data=st.data())
 def test_a_zero_is_exactly_the_positive_feature_map(impl, device, data):
-    """A = 0 gives B = 1, D = 1: f(ω, x) = φ⁺(x) to float64 rounding of the same expression."""
+    """A = 0 gives B = 1, D = 1: f(ω, x) = φ⁺(x) to float64 rounding of the same expression: the
+    exponent is a length-d dot product plus a few terms, so exp_sum_bound(d + 8, max|exponent|)."""
     requires(impl, "feature_map", "gerf", "feature:positive")
     seq = data.draw(hh.sequences(device=device), label="inputs")
     w = gaussian_projection(data.draw(st.integers(1, 64), label="m"), seq.q.shape[-1], hh.generator(seq.seed, device))
     positive = impl.feature_map(seq.q, w, kind="positive").double()
+    exponent = float(w.norm(dim=-1).amax() * seq.q.norm(dim=-1).amax() + seq.q.square().sum(-1).amax()) + 8
+    rtol = exp_sum_bound(seq.q.shape[-1] + 8, exponent, unit_roundoff(torch.float64))
     assert_close(
-        "GERF features at A = 0 vs positive features",
-        _gerf(impl, seq.q, w, 0.0),
-        positive,
-        rtol=64 * EPS,
-        **seq.describe(),
+        "GERF features at A = 0 vs positive features", _gerf(impl, seq.q, w, 0.0), positive, rtol=rtol, **seq.describe()
     )
 
 

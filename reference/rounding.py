@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["compute_roundoff", "finite_input_radius", "gamma", "ratio_of_sums_bound", "unit_roundoff"]
+__all__ = ["compute_roundoff", "exp_sum_bound", "finite_input_radius", "gamma", "ratio_of_sums_bound", "unit_roundoff"]
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
@@ -51,3 +51,11 @@ def finite_input_radius(dtype: torch.dtype, largest_projection_norm: float) -> f
     return float(-torch.log(torch.tensor(torch.finfo(compute).tiny, dtype=torch.float64))) / (
         2 * largest_projection_norm
     )
+
+
+def exp_sum_bound(terms: int, exponent: float, u: float) -> float:
+    """Relative error bound of a sum of ``terms`` positive numbers, each exp of an argument of size
+    ≤ ``exponent`` formed by a dot product or sum of at most ``terms`` numbers: the argument's
+    absolute error γ_terms·exponent becomes the same relative error after exp, and the sum adds
+    γ_terms (Higham Lemma 3.1): γ_terms·(1 + exponent)."""
+    return gamma(terms, u) * (1 + exponent)

@@ -23,7 +23,6 @@ __all__ = [
     "normal_critical",
     "samples_for_relative_bias",
     "sin_squared_cdf",
-    "wrapped_normal_cdf",
     "z_test_critical",
 ]
 
@@ -57,17 +56,6 @@ def ks_distance(samples: np.ndarray, cdf) -> np.ndarray:
     f = np.asarray(cdf(x), dtype=np.float64)
     i = np.arange(1, n + 1).reshape((n,) + (1,) * (x.ndim - 1))
     return np.maximum(i / n - f, f - (i - 1) / n).max(axis=0)
-
-
-def wrapped_normal_cdf(theta: np.ndarray, sigma: float, terms: int = 8) -> np.ndarray:
-    """CDF on (−π, π] of G mod 2π (centred), G ~ N(0, σ²): Σ_k Φ((θ+2πk)/σ) − Φ((−π+2πk)/σ).
-    The angle atan2(sin ωᵀx, cos ωᵀx) of a trigonometric feature has this law with σ = ‖x‖.
-    The omitted terms |k| > ``terms`` weigh less than Φ(−(2·terms−1)π/σ)."""
-    theta = np.asarray(theta, dtype=np.float64)
-    k = np.arange(-terms, terms + 1)[:, None]
-    upper = stats.norm.cdf((theta[None, :] + 2 * np.pi * k) / sigma)
-    lower = stats.norm.cdf((-np.pi + 2 * np.pi * k) / sigma)
-    return np.clip((upper - lower).sum(0), 0.0, 1.0)
 
 
 def sin_squared_cdf(t: np.ndarray, sigma: float, terms: int = 8) -> np.ndarray:
