@@ -15,12 +15,15 @@ from hypothesis import strategies as st
 
 __all__ = [
     "STRUCTURES",
+    "KernelPair",
     "Sequences",
     "batch_shapes",
     "dims",
     "feature_counts",
     "generator",
     "kernel_pair",
+    "kernel_pairs",
+    "pair_with_sum",
     "seeds",
     "sequences",
     "structured_vectors",
@@ -105,6 +108,42 @@ def kernel_pair(draw_structure: str, d: int, s_max: float, gen: torch.Generator)
     """x, y ∈ ℝ^d with ‖x‖, ‖y‖ ≤ √s_max/2, hence s = ‖x+y‖² ≤ s_max (MATH 28)."""
     pair = structured_vectors(draw_structure, 2, d, math.sqrt(s_max) / 2, gen)
     return pair[0], pair[1]
+
+
+def pair_with_sum(d: int, s: float, gen: torch.Generator, spread: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """x, y = z/2 ± δ with ‖z‖² = s exactly (so s = ‖x + y‖²) and a random δ of scale ``spread``."""
+    z = torch.randn(d, generator=gen, dtype=torch.float64, device=gen.device)
+    z = z / z.norm() * math.sqrt(s)
+    delta = torch.randn(d, generator=gen, dtype=torch.float64, device=gen.device) * spread
+    return z / 2 + delta, z / 2 - delta
+
+
+@dataclass(frozen=True)
+class KernelPair:
+    """x, y ∈ ℝ^d with s = ‖x+y‖² ≤ s_max, the generator that made them (for the projections
+    drawn next), and the drawn parameters for failure messages."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    gen: torch.Generator
+    context: dict[str, object]
+
+    @property
+    def d(self) -> int:
+        return self.x.shape[-1]
+
+
+@st.composite
+def kernel_pairs(
+    draw: st.DrawFn, *, device: torch.device | str = "cpu", max_d: int = 64, s_range: tuple[float, float] = (0.05, 0.5)
+) -> KernelPair:
+    """A structured pair (see :func:`kernel_pair`) with a drawn d, structure, s_max and seed."""
+    d = draw(dims(max_d), label="d")
+    structure = draw(st.sampled_from(STRUCTURES), label="structure")
+    s_cap = draw(st.floats(*s_range), label="s_max")
+    gen = generator(draw(seeds(), label="seed"), device)
+    x, y = kernel_pair(structure, d, s_cap, gen)
+    return KernelPair(x, y, gen, {"d": d, "structure": structure, "s_max": s_cap})
 
 
 @dataclass(frozen=True)

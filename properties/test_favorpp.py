@@ -34,14 +34,6 @@ from reference.rounding import exp_sum_bound, unit_roundoff
 ADMISSIBLE = st.floats(-0.5, 0.1)
 
 
-def _pair(data, device, s_range):
-    d = data.draw(hh.dims(32), label="d")
-    s_cap = data.draw(st.floats(*s_range), label="s_max")
-    gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
-    x, y = hh.kernel_pair(data.draw(st.sampled_from(hh.STRUCTURES), label="structure"), d, s_cap, gen)
-    return d, x, y, gen
-
-
 def _gerf(impl, x, w, a):
     return impl.feature_map(x, w, kind="gerf", gerf_a=a).double()
 
@@ -53,7 +45,8 @@ def test_gerf_estimate_is_unbiased_for_any_admissible_a(impl, device, data, a):
     """E[f(ω,x)ᵀf(ω,y)] = SM(x, y) for every A with 1 − 8A > 0 (MATH 21): z-test with the exact
     MSE of MATH 22, M iid rows chosen for 2% power as in the kernel suite."""
     requires(impl, "sample_projection", "feature_map", "gerf")
-    d, x, y, gen = _pair(data, device, (0.05, 0.5))
+    pair = data.draw(hh.kernel_pairs(device=device, max_d=32), label="pair")
+    d, x, y, gen = pair.d, pair.x, pair.y, pair.gen
     alpha = budget.per_check(budget.TEST_ALPHA)
     sm = float(km.softmax_kernel(x, y))
     rel_var = float(km.mse_gerf_iid(x, y, a, 1)) / sm**2
@@ -68,11 +61,6 @@ def test_gerf_estimate_is_unbiased_for_any_admissible_a(impl, device, data, a):
     assert_mean(f"GERF kernel estimate, A = {a:.4f}, M = {rows}, vs SM(x, y)", estimate, sm, mse, alpha, d=d)
 
 
-def _variance_ratio(estimates, sm, mse):
-    sq = ((estimates - sm) ** 2).cpu().numpy()
-    return float(sq.mean() / mse), float(sq.std(ddof=1) / math.sqrt(sq.size) / mse)
-
-
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data(), a=ADMISSIBLE)
@@ -80,13 +68,14 @@ def test_gerf_variance_matches_the_closed_form(impl, device, data, a):
     """Empirical MSE over 2000 independent m-row draws / MATH 22's (second moment − SM²)/m:
     a two-sided ratio test, s ≤ 0.5."""
     requires(impl, "sample_projection", "feature_map", "gerf")
-    d, x, y, gen = _pair(data, device, (0.05, 0.5))
+    pair = data.draw(hh.kernel_pairs(device=device, max_d=32), label="pair")
+    d, x, y, gen = pair.d, pair.x, pair.y, pair.gen
     m = data.draw(st.integers(16, 128), label="m")
     sm, mse = float(km.softmax_kernel(x, y)), float(km.mse_gerf_iid(x, y, a, m))
     if mse <= 1e-30 * sm * sm:
         return
     w = projections(impl, 2000, m, d, orthogonal=False, norms="chi", gen=gen)
-    ratio, sd = _variance_ratio(kernel_estimates(impl, x, y, w, kind="gerf", gerf_a=a), sm, mse)
+    ratio, sd = checks.variance_ratio(kernel_estimates(impl, x, y, w, kind="gerf", gerf_a=a), sm, mse)
     assert_ratio(
         f"GERF empirical MSE / MATH 22, A = {a:.4f}, m = {m}", ratio, sd, budget.per_check(budget.TEST_ALPHA), d=d
     )
@@ -103,15 +92,14 @@ def test_optimal_a_lowers_the_variance_by_the_predicted_factor(impl, device, dat
     d = data.draw(st.integers(2, 8), label="d")
     s = data.draw(st.floats(0.6, 1.0), label="s")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
-    z = torch.randn(d, generator=gen, dtype=torch.float64, device=device)
-    x = y = z / z.norm() * math.sqrt(s) / 2
+    x, y = hh.pair_with_sum(d, s, gen, spread=0.0)
     a_star = float(km.optimal_gerf_a(s / d))
     m = 32
     positive = float(km.mse_positive_iid(x, y, m))
     factor = float(km.mse_gerf_iid(x, y, a_star, m)) / positive
     assert factor < 1, f"MATH 22-23 predict no gain at s = {s}, d = {d}: factor {factor}"
     w = projections(impl, 3000, m, d, orthogonal=False, norms="chi", gen=gen)
-    ratio, sd = _variance_ratio(
+    ratio, sd = checks.variance_ratio(
         kernel_estimates(impl, x, y, w, kind="gerf", gerf_a=a_star), float(km.softmax_kernel(x, y)), positive
     )
     assert_ratio(

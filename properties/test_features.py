@@ -35,14 +35,11 @@ from reference.statistics import sin_squared_cdf
 ROWS = 4000
 
 
-def _draw_pair(data, device, s_max=1.0):
-    d = data.draw(hh.dims(128), label="d")
-    structure = data.draw(st.sampled_from(hh.STRUCTURES), label="structure")
-    s_cap = data.draw(st.floats(0.01, s_max), label="s_max")
-    gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
-    x, y = hh.kernel_pair(structure, d, s_cap, gen)
-    w = torch.randn(ROWS, d, generator=gen, dtype=torch.float64, device=gen.device)
-    return x, y, w, {"d": d, "structure": structure, "s_max": s_cap}
+def _draw_pair(data, device):
+    """A structured pair with s ≤ 1 and ROWS iid Gaussian projection rows drawn after it."""
+    pair = data.draw(hh.kernel_pairs(device=device, max_d=128, s_range=(0.01, 1.0)), label="pair")
+    w = torch.randn(ROWS, pair.d, generator=pair.gen, dtype=torch.float64, device=pair.gen.device)
+    return pair.x, pair.y, w, pair.context
 
 
 def _features(impl, x, y, w, kind):

@@ -34,23 +34,6 @@ def _needs(impl, kind: str, orthogonal: bool) -> None:
     requires(impl, "sample_projection", "feature_map", f"feature:{kind}", *(["orthogonal"] if orthogonal else []))
 
 
-def _pair_with_sum(d: int, s: float, gen: torch.Generator, spread: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """x, y = z/2 ± δ with ‖z‖² = s exactly (so s = ‖x + y‖²) and a small random δ of scale ``spread``."""
-    z = torch.randn(d, generator=gen, dtype=torch.float64, device=gen.device)
-    z = z / z.norm() * math.sqrt(s)
-    delta = torch.randn(d, generator=gen, dtype=torch.float64, device=gen.device) * spread
-    return z / 2 + delta, z / 2 - delta
-
-
-def _pair(data, device, d_max: int, s_range: tuple[float, float]):
-    d = data.draw(hh.dims(d_max), label="d")
-    structure = data.draw(st.sampled_from(hh.STRUCTURES), label="structure")
-    s_cap = data.draw(st.floats(*s_range), label="s_max")
-    gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
-    x, y = hh.kernel_pair(structure, d, s_cap, gen)
-    return d, x, y, gen, {"d": d, "structure": structure, "s_max": s_cap}
-
-
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
 @pytest.mark.parametrize("orthogonal", MODES)
 @pytest.mark.parametrize("kind", KINDS)
@@ -61,8 +44,10 @@ def test_kernel_estimate_is_unbiased(impl, device, kind, orthogonal, data):
     MATH 25). One projection of M rows: Â_M is the mean of M per-row estimates, and M is chosen
     so that a relative bias of 2% is caught with probability ≥ 0.999 (``checks.kernel_mean``)."""
     _needs(impl, kind, orthogonal)
-    _, x, y, gen, _ = _pair(data, device, 64, (0.05, 0.5))
-    checks.kernel_mean(impl, kind, x, y, orthogonal=orthogonal, gen=gen, alpha=budget.per_check(budget.TEST_ALPHA))
+    pair = data.draw(hh.kernel_pairs(device=device, max_d=64), label="pair")
+    checks.kernel_mean(
+        impl, kind, pair.x, pair.y, orthogonal=orthogonal, gen=pair.gen, alpha=budget.per_check(budget.TEST_ALPHA)
+    )
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
@@ -77,7 +62,7 @@ def test_fixed_norms_have_the_smreg_signature(impl, device, data):
     d = data.draw(st.integers(2, 6), label="d")
     s = data.draw(st.floats(0.8, 1.0), label="s")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
-    x, y = _pair_with_sum(d, s, gen, spread=0.05)
+    x, y = hh.pair_with_sum(d, s, gen, spread=0.05)
     alpha = budget.per_check(budget.TEST_ALPHA)
     smreg = float(km.fixed_norm_mean(x, y, d))
     sm = float(km.softmax_kernel(x, y))
@@ -108,16 +93,16 @@ def test_kernel_estimate_variance_matches_closed_form(impl, device, kind, orthog
     The replicate mean is z-tested against SM at the same m. s ≤ 0.5 keeps the fourth moment
     tame (MATH 27); r̂'s standard error is estimated from the replicates."""
     _needs(impl, kind, orthogonal)
-    d, x, y, gen, _ = _pair(data, device, 32, (0.05, 0.5))
-    m = data.draw(hh.feature_counts(d, max_m=128, min_m=16), label="m")
+    pair = data.draw(hh.kernel_pairs(device=device, max_d=32), label="pair")
+    m = data.draw(hh.feature_counts(pair.d, max_m=128, min_m=16), label="m")
     checks.kernel_variance(
         impl,
         kind,
-        x,
-        y,
+        pair.x,
+        pair.y,
         m,
         orthogonal=orthogonal,
-        gen=gen,
+        gen=pair.gen,
         replicates=REPLICATES,
         alpha=budget.per_check(budget.TEST_ALPHA),
     )
@@ -135,7 +120,7 @@ def test_orthogonal_features_have_less_variance_than_iid(impl, device, data):
     d = 64
     s = data.draw(st.floats(0.9, 1.0), label="s")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
-    x, y = _pair_with_sum(d, s, gen, spread=0.02)
+    x, y = hh.pair_with_sum(d, s, gen, spread=0.02)
     iid = float(km.mse_positive_iid(x, y, d))
     exact = float(km.mse_positive_orf(x, y, d, d)) / iid
     assert exact < 1.0, f"MATH 12 ratio {exact} is not below 1 at s = {s}"
