@@ -8,9 +8,10 @@
 * ``--torch-threads``: intra-op threads for the run. The property suite pins one thread
   (``properties/conftest.py``); a benchmark should measure the machine, so the default here is
   torch's own default (all cores); pass 1 on a shared machine;
-* ``case``/``contender`` parametrisation from :func:`benchmarks.cases.grid` for ``--device``.
+* ``case``/``contender`` parametrisation from :func:`benchmarks.cases.grid` for ``--favor-device``;
+* fixtures ``impl`` (the ``--favor-impl`` implementation, timed as contender ``impl``) and ``device``.
 
-``--device`` and ``--favor-impl`` come from the root plugin (``properties/plugin.py``).
+``--favor-device`` and ``--favor-impl`` are the gate plugin's options (``properties/plugin.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 import torch
 
 from benchmarks.cases import grid
+from favor_suite.implementation import Implementation, load_implementation
 
 _DEFAULT_STORAGE = "file://./.benchmarks"
 _DEFAULT_THREADS = torch.get_num_threads()  # torch's default, read before anything changes it
@@ -42,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Runs before pytest-benchmark's own ``pytest_configure`` (trylast), which opens the storage."""
     config.addinivalue_line("markers", "smoke: the small benchmark subset CI runs (< 60 s on 2 CPU cores)")
     if config.getoption("benchmark_storage") == _DEFAULT_STORAGE:
-        device = torch.device(config.getoption("--device"))
+        device = torch.device(config.getoption("--favor-device"))
         config.option.benchmark_storage = f"{_DEFAULT_STORAGE}/{device_slug(device)}"
 
 
@@ -54,7 +56,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Also called during ``pytest_configure`` when comparing, so it reports the option's thread
     count (what the tests run with), not the current one."""
-    device = torch.device(config.getoption("--device"))
+    device = torch.device(config.getoption("--favor-device"))
     machine_info["device"] = str(device)
     machine_info["torch"] = torch.__version__
     machine_info["torch_threads"] = config.getoption("--torch-threads")
@@ -71,10 +73,21 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not {"case", "contender"} <= set(metafunc.fixturenames):
         return
-    device = torch.device(metafunc.config.getoption("--device"))
+    device = torch.device(metafunc.config.getoption("--favor-device"))
     params = [
         pytest.param(case, name, id=f"{name}-{case.id}", marks=[pytest.mark.smoke] if case.smoke else [])
         for case in grid(device)
         for name in case.contenders
     ]
     metafunc.parametrize(("case", "contender"), params)
+
+
+@pytest.fixture(scope="session")
+def impl(request: pytest.FixtureRequest) -> Implementation:
+    """The implementation given with ``--favor-impl`` (this package's favor by default)."""
+    return load_implementation(request.config.getoption("--favor-impl"))
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> torch.device:
+    return torch.device(request.config.getoption("--favor-device"))

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 import favor
 from benchmarks.cases import Case
-from properties.implementation import Implementation
+from favor_suite.implementation import Implementation
 
 __all__ = ["Attention", "build", "exact_attention", "impl_unavailable", "quadratic_bytes", "sdpa_attention"]
 

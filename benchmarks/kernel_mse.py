@@ -2,7 +2,7 @@
 
 Empirical: ``replicates`` independent projections of m rows from :func:`favor.draw_projection`,
 features from :func:`favor.feature_map`, the mean of (estimate − SM)² and its standard error.
-Closed forms (:mod:`reference.kernel_moments`): MATH 7-9 (iid), 12 (ORF, derived), 22 (GERF).
+Closed forms (:mod:`favor_suite.reference.kernel_moments`): MATH 7-9 (iid), 12 (ORF, derived), 22 (GERF).
 All relative: divided by SM², so kinds are comparable on one axis ([P] Fig. 3 shows the same).
 
 One draw of ``replicates·m`` rows serves all replicates: consecutive groups of m rows are the
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import favor
-from reference import kernel_moments as km
+from favor_suite.reference import kernel_moments as km
 
 __all__ = ["ESTIMATORS", "Estimator", "closed_form_relative_mse", "empirical_relative_mse", "pair"]
 
@@ -62,7 +62,7 @@ def _gerf_a(x: torch.Tensor, y: torch.Tensor, estimator: Estimator) -> float:
 
 
 def closed_form_relative_mse(x: torch.Tensor, y: torch.Tensor, m: int, estimator: Estimator) -> float:
-    """MSE/SM² from :mod:`reference.kernel_moments` (GERF: iid only, MATH 22)."""
+    """MSE/SM² from :mod:`favor_suite.reference.kernel_moments` (GERF: iid only, MATH 22)."""
     d = x.numel()
     if estimator.kind == "gerf":
         if estimator.orthogonal:

@@ -1,6 +1,6 @@
 """Attention-output error of FAVOR+ and FAVOR++ against exact float64 softmax attention.
 
-Error of one draw: ‖Ŷ − Y‖_F / ‖Y‖_F, Y = :func:`reference.softmax.softmax_attention` (float64),
+Error of one draw: ‖Ŷ − Y‖_F / ‖Y‖_F, Y = :func:`favor_suite.reference.softmax.softmax_attention` (float64),
 Ŷ = :func:`favor.favor_attention`, bidirectional, block-orthogonal projections (χ_d norms).
 q, k, v ~ N(0, 1), then q and k multiplied by a scale σ: the logits qᵀk/√d have standard
 deviation σ², and s = ‖q̃ + k̃‖² ≈ 2σ²√d. FAVOR+ (positive features) has per-entry relative
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import favor
-from reference.softmax import softmax_attention
+from favor_suite.reference.softmax import softmax_attention
 
 __all__ = ["METHODS", "ErrorPoint", "relative_error", "sweep"]
 

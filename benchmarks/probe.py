@@ -4,7 +4,7 @@ Peak memory. CUDA: ``torch.cuda.max_memory_allocated`` after a reset, minus what
 before the call (the inputs), i.e. the bytes the call itself needed at its high-water mark.
 CPU: torch has no allocator statistics there, ``tracemalloc`` does not see torch's allocator and
 ``ru_maxrss`` is a process-wide high-water mark that later, smaller cases never move. So
-:class:`properties.audit.LiveTensorBytes` keeps the peak of the bytes held by live tensor
+:class:`favor_suite.audit.LiveTensorBytes` keeps the peak of the bytes held by live tensor
 storages: the same quantity as on CUDA, except scratch space inside one kernel.
 
 SDPA backend: ``scaled_dot_product_attention`` is composite; the dispatcher sees the kernel it
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from properties.audit import LiveTensorBytes
+from favor_suite.audit import LiveTensorBytes
 
 __all__ = ["Observation", "observe", "sdpa_backend"]
 

@@ -1,6 +1,6 @@
 """Attention speed: FAVOR+ against exact attention, SDPA and ``--favor-impl``, per :mod:`benchmarks.cases`.
 
-Run ``pytest benchmarks --benchmark-only`` (``-m smoke`` for the CI subset, ``--device cuda`` on
+Run ``pytest benchmarks --benchmark-only`` (``-m smoke`` for the CI subset, ``--favor-device cuda`` on
 a GPU); see ``benchmarks/README.md`` for saving and comparing runs. Each case is one group, so the
 table lists the contenders of one workload side by side. ``extra_info`` records the workload, the
 peak memory of one call above its inputs (see :mod:`benchmarks.probe`), the SDPA backend that ran
@@ -17,7 +17,7 @@ import favor
 from benchmarks import contenders, harness
 from benchmarks.cases import Case
 from benchmarks.probe import observe, sdpa_backend
-from properties.implementation import Implementation
+from favor_suite.implementation import Implementation
 
 MEMORY_FRACTION = 0.5
 

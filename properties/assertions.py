@@ -12,8 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-
-from reference import statistics as st
+from favor_suite.reference import statistics as st
 
 __all__ = [
     "PropertyViolation",
@@ -23,20 +22,30 @@ __all__ = [
     "assert_mean",
     "assert_ratio",
     "assert_shape",
+    "fail",
     "fmt_context",
 ]
 
 
 class PropertyViolation(AssertionError):
-    """A property of FAVOR failed; ``str(err).splitlines()[0]`` is the headline."""
+    """A property of FAVOR failed; ``str(err).splitlines()[0]`` is the headline.
+
+    ``severity`` overrides the test's ``@pytest.mark.severity`` where one test can fail in more
+    than one way (e.g. a dependence of the past on the future within rounding is *fragile*, beyond
+    it *wrong*); None keeps the test's."""
+
+    def __init__(self, message: str, severity: str | None = None) -> None:
+        super().__init__(message)
+        self.severity = severity
 
 
 def fmt_context(**context: object) -> str:
     return "\n".join(f"  {key} = {value}" for key, value in context.items())
 
 
-def _fail(headline: str, **context: object) -> None:
-    raise PropertyViolation(headline + ("\n" + fmt_context(**context) if context else ""))
+def fail(headline: str, *, severity: str | None = None, **context: object) -> None:
+    """Raise a :class:`PropertyViolation` whose message is the headline and the context lines."""
+    raise PropertyViolation(headline + ("\n" + fmt_context(**context) if context else ""), severity)
 
 
 def _np(x: object) -> np.ndarray:
@@ -47,7 +56,7 @@ def _np(x: object) -> np.ndarray:
 
 def assert_shape(what: str, observed: tuple[int, ...], expected: tuple[int, ...], **context: object) -> None:
     if tuple(observed) != tuple(expected):
-        _fail(f"{what}: shape {tuple(observed)}, expected {tuple(expected)}", **context)
+        fail(f"{what}: shape {tuple(observed)}, expected {tuple(expected)}", **context)
 
 
 def assert_mean(
@@ -62,7 +71,7 @@ def assert_mean(
     crit = st.z_test_critical(alpha)
     if not abs(z) <= crit:
         rel = (mean - expected) / expected if expected else float("nan")
-        _fail(
+        fail(
             f"{what}: mean {mean:.6g} vs expected {expected:.6g} (relative {rel:+.3%}), "
             f"z = {z:.2f}, |z| ≤ {crit:.2f} required at α = {alpha:.1e}",
             replicates=n,
@@ -89,7 +98,7 @@ def assert_law(
     x = _np(samples)
     x = x.reshape(x.shape[0], -1)
     if not np.isfinite(x).all():
-        _fail(f"{what}: {int((~np.isfinite(x)).sum())} of {x.size} samples are not finite", **context)
+        fail(f"{what}: {int((~np.isfinite(x)).sum())} of {x.size} samples are not finite", **context)
     dists = st.ks_distance(x, cdf)
     worst = int(np.argmax(dists))
     n = effective_n or x.shape[0]
@@ -97,7 +106,7 @@ def assert_law(
     if not dists[worst] <= eps:
         col = x[:, worst]
         where = f" (column {worst} of {x.shape[1]})" if x.shape[1] > 1 else ""
-        _fail(
+        fail(
             f"{what}{where}: KS distance {dists[worst]:.4f} > DKWM bound {eps:.4f} (n = {n}, α = {alpha:.1e})",
             sample_mean=f"{col.mean():.4g}",
             sample_sd=f"{col.std():.4g}",
@@ -114,7 +123,7 @@ def assert_ratio(
     z = (ratio - expected) / sd
     crit = st.z_test_critical(alpha)
     if not abs(z) <= crit:
-        _fail(
+        fail(
             f"{what}: ratio {ratio:.4f} vs expected {expected:.4f}, z = {z:.2f}, "
             f"|z| ≤ {crit:.2f} required at α = {alpha:.1e}",
             sd_of_ratio=sd,
@@ -137,11 +146,11 @@ def assert_close(
     obs, exp = _np(observed), _np(expected)
     atol = np.broadcast_to(_np(atol), exp.shape)
     if obs.shape != exp.shape:
-        _fail(f"{what}: shape {obs.shape}, expected {exp.shape}", **context)
+        fail(f"{what}: shape {obs.shape}, expected {exp.shape}", **context)
     nan_obs, nan_exp = np.isnan(obs), np.isnan(exp)
     if (nan_obs != nan_exp).any():
         idx = tuple(int(i) for i in np.argwhere(nan_obs != nan_exp)[0])
-        _fail(
+        fail(
             f"{what}: NaN pattern differs, {int(nan_obs.sum())} NaN observed vs {int(nan_exp.sum())} "
             f"expected; first difference at {idx}: {obs[idx]} vs {exp[idx]}",
             **context,
@@ -153,7 +162,7 @@ def assert_close(
     if bad.any():
         excess = np.where(bad, err / np.maximum(bound, np.finfo(float).tiny), 0.0)
         idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
-        _fail(
+        fail(
             f"{what}: max error {err[idx]:.3e} at {idx} exceeds {bound[idx]:.3e} "
             f"(rtol {rtol:.1e}, atol {atol[idx]:.1e}); observed {obs[idx]:.10g}, expected {exp[idx]:.10g}",
             mismatched=f"{int(bad.sum())} of {bad.size}",
@@ -170,7 +179,7 @@ def assert_identical(what: str, observed: torch.Tensor, expected: torch.Tensor, 
     ):
         diff = (observed.double() - expected.double()).abs().nan_to_num(nan=math.inf)
         idx = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape)) if diff.numel() else ()
-        _fail(
+        fail(
             f"{what}: not bit-identical, max |difference| {diff.max().item() if diff.numel() else 0:.3e} at {idx}",
             **context,
         )

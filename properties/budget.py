@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from hypothesis import settings
 
-__all__ = ["POWER_BETA", "RUN_BUDGET", "TARGET_RELATIVE_BIAS", "TEST_ALPHA", "per_check", "statistical_examples"]
+__all__ = [
+    "MAX_ROWS",
+    "POWER_BETA",
+    "RUN_BUDGET",
+    "TARGET_RELATIVE_BIAS",
+    "TEST_ALPHA",
+    "per_check",
+    "statistical_examples",
+]
 
 RUN_BUDGET = 1e-6
 """At most one false alarm in a million runs of the default profile on a correct implementation."""
@@ -23,6 +31,11 @@ POWER_BETA = 1e-3
 
 TARGET_RELATIVE_BIAS = 0.02
 """The smallest relative kernel bias the default profile must detect (with probability 1 − β)."""
+
+MAX_ROWS = 400_000
+"""The most projection rows one statistical check draws (memory and time of one example: 400 000
+rows × d ≤ 64 float64 is 200 MB at most). Where the power computation asks for more, the check runs
+with MAX_ROWS and its message states the bias it can detect."""
 
 
 def statistical_examples() -> int:

@@ -1,8 +1,8 @@
 """Calibration of the statistical core: how often does a *correct* implementation fail?
 
-    python -m properties.calibrate [--seeds 1000] [--alpha 0.01] [--favor-impl MODULE[:OBJECT]]
+    python -m favor_suite.calibrate [--seeds 1000] [--alpha 0.01] [--favor-impl MODULE[:OBJECT]]
 
-Runs each core check of ``properties.checks`` on ``--seeds`` fresh seeds (each seed draws its own
+Runs each core check of ``favor_suite.checks`` on ``--seeds`` fresh seeds (each seed draws its own
 d, m, inputs and projections) at a nominal false-alarm probability ``--alpha`` large enough for
 rejections to be seen, and reports the observed rejection rate with its exact (Clopper-Pearson)
 99% interval: a calibrated check has its rate at or below α. The seeds rejected at ``--alpha`` are
@@ -19,12 +19,11 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from favor_suite import budget, checks
+from favor_suite.assertions import PropertyViolation
+from favor_suite.implementation import Implementation, load_implementation
+from favor_suite.strategies import generator
 from scipy import stats
-
-from properties import budget, checks
-from properties.assertions import PropertyViolation
-from properties.implementation import Implementation, load_implementation
-from properties.strategies import generator
 
 
 def _pair(rng: np.random.Generator, d: int, s_max: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,6 +1,6 @@
 """The statistical core of the suite as plain functions: draw-free, so the property tests (which
-draw the inputs with Hypothesis) and ``properties.calibrate`` (which draws fresh seeds) run the
-very same checks. Each raises :class:`~properties.assertions.PropertyViolation` on rejection;
+draw the inputs with Hypothesis) and ``favor_suite.calibrate`` (which draws fresh seeds) run the
+very same checks. Each raises :class:`~favor_suite.assertions.PropertyViolation` on rejection;
 ``alpha`` is the false-alarm probability of the whole call, split over its checks."""
 
 from __future__ import annotations
@@ -8,15 +8,14 @@ from __future__ import annotations
 import math
 
 import torch
+from favor_suite import budget
+from favor_suite.assertions import assert_close, assert_law, assert_mean, assert_ratio, assert_shape
+from favor_suite.implementation import Implementation
+from favor_suite.reference import kernel_moments as km
+from favor_suite.reference import statistics as rs
+from favor_suite.reference.rounding import exp_sum_bound, gamma, unit_roundoff
+from favor_suite.sampling import kernel_estimates, projections
 from scipy import stats
-
-from properties import budget
-from properties.assertions import assert_close, assert_law, assert_mean, assert_ratio, assert_shape
-from properties.implementation import Implementation
-from properties.sampling import kernel_estimates, projections
-from reference import kernel_moments as km
-from reference import statistics as rs
-from reference.rounding import exp_sum_bound, gamma, unit_roundoff
 
 __all__ = [
     "exact_when_degenerate",
@@ -27,8 +26,6 @@ __all__ = [
     "projection_law",
     "variance_ratio",
 ]
-
-MAX_ROWS = 400_000
 
 
 def log_rounding(values: torch.Tensor, d: int) -> float:
@@ -109,7 +106,7 @@ def exact_when_degenerate(
     what: str, estimates: torch.Tensor, sm: float, mse: float, x: torch.Tensor, y: torch.Tensor, rows: int
 ) -> bool:
     """A zero closed-form MSE means every estimate equals SM (x + y = 0, or x = y for trig), to the
-    rounding of a sum of 2·rows exp-features (``reference.rounding.exp_sum_bound``)."""
+    rounding of a sum of 2·rows exp-features (``favor_suite.reference.rounding.exp_sum_bound``)."""
     if mse > 1e-30 * sm * sm:
         return False
     exponent = float(x.square().sum() + y.square().sum()) + math.log(2 * rows)
@@ -135,7 +132,7 @@ def kernel_mean(
     sm = float(km.softmax_kernel(x, y))
     rel_var_one = float(km.kernel_mse(kind, x, y, 1, d, orthogonal=False)) / sm**2
     needed = rs.samples_for_relative_bias(rel_var_one, budget.TARGET_RELATIVE_BIAS, alpha, budget.POWER_BETA)
-    rows = min(MAX_ROWS, max(d, needed))
+    rows = min(budget.MAX_ROWS, max(d, needed))
     w = projections(impl, 1, rows, d, orthogonal=orthogonal, norms="chi", gen=gen)
     estimate = kernel_estimates(impl, x, y, w, kind=kind)
     mse = float(km.kernel_mse(kind, x, y, rows, d, orthogonal=orthogonal))

@@ -18,8 +18,19 @@ Capabilities (all optional):
 Flags: ``feature_kinds``, ``orthogonal``, ``fixed_norms``, ``causal``, ``key_mask``,
 ``dtypes``, ``autograd``, ``input_validation``, ``chunk_option`` (a keyword of ``attention``
 that sets a block length the result must not depend on), ``gerf`` (``feature_map`` and
-``attention`` accept ``gerf_a``). ``known_deviations`` maps test-name patterns (fnmatch, on the
-pytest node id) to the reason the implementation knowingly violates them: they run as xfail.
+``attention`` accept ``gerf_a``).
+
+``compute_precision`` declares, per input dtype, the precision of the products (features and
+matmul operands) and of the accumulation (sums over the sequence and the features): the rounding
+allowances of the suite are derived from it (``reference.rounding``). The default is favor's policy:
+fp64 and fp32 compute in their own precision, bf16 and fp16 in fp32. A tensor-core kernel that
+multiplies bf16 tiles and accumulates in fp32 declares ``Precision(bfloat16, float32)``. The suite
+holds every implementation to sums over the sequence accumulated in at least fp32.
+
+``known_deviations`` maps patterns to the reason the implementation knowingly violates them: a
+pattern is a test name, ``area::test_name[case]`` or an fnmatch pattern of either, optionally
+followed by ``key=value`` scopes on the case's parameters (``kind=hyperbolic mode=causal``);
+matching cases run as xfail.
 """
 
 from __future__ import annotations
@@ -37,17 +48,40 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 __all__ = [
+    "ALL_DTYPES",
     "DEFAULT_SPEC",
+    "FAVOR_PRECISION",
     "Implementation",
     "ImplementationError",
+    "Precision",
     "SupportsFavor",
     "capabilities",
+    "describe_precision",
     "load_implementation",
+    "precision_of",
     "validate",
 ]
 
-DEFAULT_SPEC = "properties.adapters.favor_impl"
+DEFAULT_SPEC = "favor_suite.adapters.favor_impl"
 ALL_DTYPES = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The dtypes an implementation computes in, for one input dtype: ``products`` for features and
+    matmul operands, ``accumulation`` for sums over the sequence and over features."""
+
+    products: torch.dtype
+    accumulation: torch.dtype
+
+
+FAVOR_PRECISION: Mapping[torch.dtype, Precision] = {
+    torch.float64: Precision(torch.float64, torch.float64),
+    torch.float32: Precision(torch.float32, torch.float32),
+    torch.bfloat16: Precision(torch.float32, torch.float32),
+    torch.float16: Precision(torch.float32, torch.float32),
+}
+"""favor's policy: fp64/fp32 compute in their own precision, bf16/fp16 in fp32."""
 
 
 @runtime_checkable
@@ -78,6 +112,7 @@ class Implementation:
     input_validation: bool = True
     chunk_option: str | None = None
     gerf: bool = False
+    compute_precision: Mapping[torch.dtype, Precision] = field(default_factory=lambda: dict(FAVOR_PRECISION))
     known_deviations: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -112,7 +147,7 @@ def validate(impl: object) -> Implementation:
     problems = []
     if not isinstance(impl, SupportsFavor):
         missing = [a for a in ("name", "sample_projection", "feature_map", "attention") if not hasattr(impl, a)]
-        problems.append(f"missing attributes {missing} (use properties.implementation.Implementation)")
+        problems.append(f"missing attributes {missing} (use favor_suite.implementation.Implementation)")
     else:
         for name in _REQUIRED_KEYWORDS:
             fn = getattr(impl, name)
@@ -172,3 +207,20 @@ def capabilities(impl: Implementation) -> list[str]:
     if impl.chunk_option:
         caps.append("chunked")
     return caps
+
+
+def precision_of(impl: Implementation, dtype: torch.dtype) -> Precision:
+    """The declared compute precision for inputs of ``dtype`` (favor's policy where undeclared)."""
+    return impl.compute_precision.get(dtype, FAVOR_PRECISION[dtype])
+
+
+def describe_precision(impl: Implementation) -> str:
+    """``float32→float32/float32, bfloat16→float32/float32, …`` (input → products/accumulation)."""
+
+    def name(dtype: torch.dtype) -> str:
+        return str(dtype).removeprefix("torch.")
+
+    return ", ".join(
+        f"{name(t)}→{name(precision_of(impl, t).products)}/{name(precision_of(impl, t).accumulation)}"
+        for t in impl.dtypes
+    )

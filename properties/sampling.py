@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import torch
+from favor_suite.implementation import Implementation
 
-from properties.implementation import Implementation
+__all__ = ["kernel_estimates", "projection_source", "projections"]
 
-__all__ = ["kernel_estimates", "projections"]
+
+def projection_source(impl: Implementation, *, orthogonal: bool, norms: str = "chi") -> str:
+    """Whose sampler draws the projections: the implementation's where it declares that law, else
+    the suite's own (``reference.projections``), so that an implementation with a feature map but
+    no sampler still gets every kernel-estimator property."""
+    own = impl.sample_projection is not None and (not orthogonal or impl.orthogonal)
+    if norms == "fixed":
+        own = own and impl.fixed_norms
+    return "implementation" if own else "suite"
 
 
 def projections(
     impl: Implementation, calls: int, m: int, d: int, *, orthogonal: bool, norms: str, gen: torch.Generator
 ) -> torch.Tensor:
-    """``[calls, m, d]`` float64: independent projections, one ``sample_projection`` call each."""
-    draws = [impl.sample_projection(m, d, orthogonal=orthogonal, norms=norms, generator=gen) for _ in range(calls)]
+    """``[calls, m, d]`` float64: independent projections, one sampler call each (the
+    implementation's sampler, or the suite's: see :func:`projection_source`)."""
+    if projection_source(impl, orthogonal=orthogonal, norms=norms) == "implementation":
+        draws = [impl.sample_projection(m, d, orthogonal=orthogonal, norms=norms, generator=gen) for _ in range(calls)]
+    else:
+        from favor_suite.reference import projections as suite
+
+        if orthogonal:
+            draws = [suite.haar_orthogonal(m, d, gen, norms=norms) for _ in range(calls)]
+        else:
+            draws = [suite.iid_gaussian(m, d, gen) for _ in range(calls)]
     return torch.stack([w.detach().to(device=gen.device, dtype=torch.float64) for w in draws])
 
 

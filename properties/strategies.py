@@ -157,9 +157,15 @@ class Sequences:
     max_norm: float
     seed: int
 
+    def cast(self, dtype: torch.dtype) -> Sequences:
+        """The same sequences in ``dtype`` (rounded once)."""
+        q, k, v = (x.to(dtype) for x in (self.q, self.k, self.v))
+        return Sequences(q, k, v, self.structure, self.max_norm, self.seed)
+
     def describe(self) -> dict[str, object]:
         return {
             "q.shape": tuple(self.q.shape),
+            "dtype": str(self.q.dtype).removeprefix("torch."),
             "v.shape": tuple(self.v.shape),
             "structure": self.structure,
             "max ‖q̃‖,‖k̃‖": self.max_norm,

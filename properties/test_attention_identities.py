@@ -1,40 +1,27 @@
 """Exact identities of the attention output: they hold for every draw of the features, to
-rounding (issue 4; MATH 17-19). Tolerances are :func:`reference.rounding.ratio_of_sums_bound`
-times Σ_j|â_ij||v_jc|/|Σ_j â_ij|, computed per element from the features themselves."""
+rounding (MATH 17-19). Allowances come from :func:`favor_suite.attention_cases.quadratic_on_same_features`,
+computed per element from the features themselves and the implementation's declared precision."""
 
 from __future__ import annotations
 
+import pytest
 import torch
+from favor_suite import strategies as hh
+from favor_suite.assertions import assert_close, assert_identical
+from favor_suite.attention_cases import call, chunk_sizes, draw_mask, draw_problem, quadratic_on_same_features
+from favor_suite.reference.rounding import gamma, unit_roundoff
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import strategies as hh
-from properties.assertions import assert_close
-from properties.attention_cases import call, chunk_sizes, draw_problem, quadratic_on_same_features
-from properties.plugin import requires
-from reference.rounding import gamma, unit_roundoff
 
-CAUSAL = st.booleans()
-
-
-def _mask(data, seq, gen_seed: int):
-    if not data.draw(st.booleans(), label="masked"):
-        return None
-    keep = data.draw(st.floats(0.2, 1.0), label="keep_fraction")
-    gen = hh.generator(gen_seed + 2, seq.k.device)
-    return torch.rand(seq.k.shape[:-1], generator=gen, device=seq.k.device) < keep
-
-
+@pytest.mark.requires("attention", "feature_map")
 @given(data=st.data())
-def test_linear_time_equals_quadratic_on_the_same_features(impl, device, data):
+def test_linear_time_equals_quadratic_on_the_same_features(impl, device, kind, mode, data):
     """Ŷ = D̂⁻¹ φ(Q̃)(φ(K̃)ᵀ[V 1]) equals the O(L²) computation with Â = φ(Q̃)φ(K̃)ᵀ materialised,
-    bidirectional and causal, any chunk size, any leading dims, with or without a key mask (MATH 17)."""
-    requires(impl, "attention", "feature_map")
-    causal = data.draw(CAUSAL, label="causal")
-    if causal:
-        requires(impl, "causal")
-    seq, w, kind = draw_problem(data, impl, device)
-    mask = _mask(data, seq, seq.seed) if impl.key_mask else None
+    any chunk size, any leading dims, with or without a key mask (MATH 17)."""
+    causal = mode == "causal"
+    seq, w = draw_problem(data, device, kind=kind)
+    mask = draw_mask(data, impl, seq.k, seq.seed)
     options = data.draw(chunk_sizes(impl), label="chunk")
     out = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=causal, key_mask=mask, **options)
     expected, allowance = quadratic_on_same_features(
@@ -46,8 +33,6 @@ def test_linear_time_equals_quadratic_on_the_same_features(impl, device, data):
         expected,
         rtol=0.0,
         atol=allowance,
-        kind=kind,
-        causal=causal,
         masked=mask is not None,
         m=w.shape[0],
         **options,
@@ -55,12 +40,12 @@ def test_linear_time_equals_quadratic_on_the_same_features(impl, device, data):
     )
 
 
+@pytest.mark.requires("attention", "feature_map")
 @given(data=st.data())
-def test_bidirectional_attention_is_permutation_equivariant(impl, device, data):
+def test_bidirectional_attention_is_permutation_equivariant(impl, device, kind, data):
     """Permuting keys with their values leaves the output unchanged; permuting queries permutes
     the rows (bidirectional attention is a set function of the keys)."""
-    requires(impl, "attention", "feature_map")
-    seq, w, kind = draw_problem(data, impl, device)
+    seq, w = draw_problem(data, device, kind=kind)
     length = seq.k.shape[-2]
     gen = hh.generator(seq.seed + 3, device)
     perm_k = torch.randperm(length, generator=gen, device=device)
@@ -74,23 +59,19 @@ def test_bidirectional_attention_is_permutation_equivariant(impl, device, data):
         out[..., perm_q, :],
         rtol=0.0,
         atol=2 * allowance[..., perm_q, :],
-        kind=kind,
         **seq.describe(),
     )
 
 
+@pytest.mark.requires("attention")
+@pytest.mark.kinds("positive", "hyperbolic")
 @given(data=st.data())
-def test_output_rows_lie_in_the_convex_hull_of_the_values(impl, device, data):
+def test_output_rows_lie_in_the_convex_hull_of_the_values(impl, device, kind, mode, data):
     """With positive features each Ŷ_i is a convex combination of the allowed rows of V:
-    min_j V_jc ≤ Ŷ_ic ≤ max_j V_jc, deterministically (MATH 18), up to γ_{L+F+2}·max|V|."""
-    requires(impl, "attention")
-    kinds = tuple(k for k in impl.feature_kinds if k in ("positive", "hyperbolic"))
-    if not kinds:
-        requires(impl, "feature:positive")
-    causal = data.draw(CAUSAL, label="causal")
-    if causal:
-        requires(impl, "causal")
-    seq, w, kind = draw_problem(data, impl, device, kinds=kinds, max_norm=(0.05, 2.0))
+    min_j V_jc ≤ Ŷ_ic ≤ max_j V_jc, deterministically (MATH 18). A convex combination computed in
+    float64 with positive weights is within γ_{L+F+2}·max|V| of the hull (Lemma 3.1)."""
+    causal = mode == "causal"
+    seq, w = draw_problem(data, device, kind=kind, max_norm=(0.05, 2.0))
     out = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=causal).double()
     v = seq.v.double()
     if causal:
@@ -105,23 +86,21 @@ def test_output_rows_lie_in_the_convex_hull_of_the_values(impl, device, data):
         centre.expand_as(out),
         rtol=0.0,
         atol=radius.expand_as(out),
-        kind=kind,
-        causal=causal,
         **seq.describe(),
     )
 
 
+@pytest.mark.severity("fragile")
+@pytest.mark.requires("attention", "feature_map", "dtype:float32", "feature:positive")
 @given(data=st.data())
-def test_stabilization_cancels_where_plain_float32_would_underflow(impl, device, data):
+def test_stabilization_cancels_where_plain_float32_would_underflow(impl, device, mode, data):
     """Tokens x̃ = b + δ with ‖b‖²/2 ∈ [95, 130] and a short projection (‖ω_r‖ ≈ 0.05√d) put every
     log-feature ω_rᵀx̃ − ‖x̃‖²/2 near −‖b‖²/2: exp of it is 0 in float32 (below e^{−103}) but
     fine in float64, while the spread across features and tokens stays small. A float32 call must
     still equal the float64 quadratic computation on the same features to float32 rounding: the
-    stabilizers cancel exactly (MATH 19) instead of producing 0/0."""
-    requires(impl, "attention", "feature_map", "dtype:float32", "feature:positive")
-    causal = data.draw(CAUSAL, label="causal")
-    if causal:
-        requires(impl, "causal")
+    stabilizers cancel exactly (MATH 19) instead of producing 0/0. Exact in exact arithmetic, so a
+    failure is *fragile*: a narrower finite range than the contract."""
+    causal = mode == "causal"
     d = data.draw(hh.dims(32), label="d")
     length = data.draw(st.integers(1, 40), label="L")
     m = data.draw(st.integers(1, 64), label="m")
@@ -143,7 +122,6 @@ def test_stabilization_cancels_where_plain_float32_would_underflow(impl, device,
         expected,
         rtol=0.0,
         atol=allowance,
-        causal=causal,
         d=d,
         L=length,
         m=m,
@@ -151,14 +129,12 @@ def test_stabilization_cancels_where_plain_float32_would_underflow(impl, device,
     )
 
 
+@pytest.mark.requires("attention", "feature_map")
 @given(data=st.data())
-def test_batch_and_head_slices_are_independent(impl, device, data):
+def test_batch_and_head_slices_are_independent(impl, device, kind, mode, data):
     """An output slice equals the call on that slice alone: nothing is shared across leading dims."""
-    requires(impl, "attention", "feature_map")
-    causal = data.draw(CAUSAL, label="causal")
-    if causal:
-        requires(impl, "causal")
-    seq, w, kind = draw_problem(data, impl, device)
+    causal = mode == "causal"
+    seq, w = draw_problem(data, device, kind=kind)
     if seq.q.dim() == 2:
         q, k, v = seq.q[None], seq.k[None], seq.v[None]
     else:
@@ -173,7 +149,20 @@ def test_batch_and_head_slices_are_independent(impl, device, data):
         alone,
         rtol=0.0,
         atol=2 * allowance,
-        kind=kind,
-        causal=causal,
         **seq.describe(),
     )
+
+
+@pytest.mark.severity("fragile")
+@pytest.mark.requires("attention")
+@pytest.mark.kinds("positive")
+@given(data=st.data())
+def test_identical_inputs_give_bit_identical_outputs(impl, device, kind, mode, data):
+    """Two calls on the same inputs return the same bits. A kernel with atomics or split
+    reductions may not; it is then *fragile* (its results are reproducible only to rounding), and
+    the strict causality property compares its past outputs to the rounding allowance instead."""
+    seq, w = draw_problem(data, device, kind=kind)
+    options = data.draw(chunk_sizes(impl), label="chunk")
+    first = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=mode == "causal", **options)
+    second = call(impl, seq.q, seq.k, seq.v, w, kind=kind, causal=mode == "causal", **options)
+    assert_identical("the same call twice", second, first, **options, **seq.describe())

@@ -14,28 +14,25 @@ import math
 
 import pytest
 import torch
+from favor_suite import budget
+from favor_suite import strategies as hh
+from favor_suite.assertions import PropertyViolation, fmt_context
+from favor_suite.attention_cases import call, gaussian_projection
+from favor_suite.reference import statistics as rs
+from favor_suite.reference.output_moments import delta_method_moments
+from favor_suite.reference.softmax import softmax_attention
+from favor_suite.sampling import projections
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from properties import budget
-from properties import strategies as hh
-from properties.assertions import PropertyViolation, fmt_context
-from properties.attention_cases import call, gaussian_projection
-from properties.plugin import requires
-from properties.sampling import projections
-from reference import statistics as rs
-from reference.output_moments import delta_method_moments
-from reference.softmax import softmax_attention
 
 REPLICATES = 500
 DELTA_VARIANCE_BAND = (0.93, 1.00)
 """MATH 20: delta-method variance / true variance at m ≥ 32 (measured, 400k replicates)."""
 
 
-def _small_problem(data, device):
+def _small_problem(data, device, causal):
     d = data.draw(st.integers(1, 4), label="d")
     length = data.draw(st.integers(2, 6), label="L")
-    causal = data.draw(st.booleans(), label="causal")
     norm = data.draw(st.floats(0.2, 0.4), label="max ‖q̃‖,‖k̃‖")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
     qk = hh.structured_vectors("gaussian", 2 * length, d, norm * d**0.25, gen)
@@ -64,16 +61,14 @@ def _check_band(what: str, ratio: float, sd: float, alpha: float, **context) -> 
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
+@pytest.mark.requires("attention", "feature:positive")
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
-def test_output_bias_and_variance_match_the_delta_method(impl, device, data):
+def test_output_bias_and_variance_match_the_delta_method(impl, device, mode, data):
     """Summed over the entries, Var(Ŷ) from REPLICATES calls matches MATH 20's variance within the
     model band and z·sd; the mean error Ȳ − Y matches the delta-method bias within z·sd plus the
     same 7% relative model error; and every E[Ŷ_ic] lies in the DKWM interval (distribution-free)."""
-    requires(impl, "attention", "feature:positive")
-    q, k, v, causal, gen, ctx = _small_problem(data, device)
-    if causal:
-        requires(impl, "causal")
+    q, k, v, causal, gen, ctx = _small_problem(data, device, mode == "causal")
     m = data.draw(st.sampled_from([32, 64]), label="m")
     alpha = budget.per_check(budget.TEST_ALPHA, checks=3)
     y_hat = _replicates(impl, q, k, v, m, causal, gen)
@@ -113,16 +108,14 @@ def test_output_bias_and_variance_match_the_delta_method(impl, device, data):
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
+@pytest.mark.requires("attention", "feature:positive")
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
-def test_output_error_falls_as_one_over_sqrt_m(impl, device, data):
+def test_output_error_falls_as_one_over_sqrt_m(impl, device, mode, data):
     """E‖Ŷ − Y‖² = Σ(Var + bias²) ∝ 1/m (MATH 20): at m and at 4m the mean squared error against
     exact softmax attention, divided by the delta-method value, lies in the model band ± z·sd —
     so the error's scale and its 1/√m rate are both checked."""
-    requires(impl, "attention", "feature:positive")
-    q, k, v, causal, gen, ctx = _small_problem(data, device)
-    if causal:
-        requires(impl, "causal")
+    q, k, v, causal, gen, ctx = _small_problem(data, device, mode == "causal")
     m = data.draw(st.sampled_from([32, 48]), label="m")
     exact = softmax_attention(q, k, v, causal=causal)
     alpha = budget.per_check(budget.TEST_ALPHA, checks=2)
@@ -140,14 +133,12 @@ def test_output_error_falls_as_one_over_sqrt_m(impl, device, data):
         )
 
 
-@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
-def test_8192_orthogonal_features_are_within_1_5_percent_of_exact(impl, device, causal):
+@pytest.mark.requires("attention", "feature:positive")
+def test_8192_orthogonal_features_are_within_1_5_percent_of_exact(impl, device, mode):
     """Acceptance (issue 2): m = 8192 positive ORF features, ‖q̃‖, ‖k̃‖ = 0.5, L = 64, d = 16: the
     output is within 1.5% (relative Frobenius) of exact float64 softmax attention. The delta method
     (iid, an upper estimate here) puts the expected error near 0.5%; three fixed seeds."""
-    requires(impl, "attention", "sample_projection", "orthogonal", "feature:positive")
-    if causal:
-        requires(impl, "causal")
+    causal = mode == "causal"
     for seed in range(3):
         gen = hh.generator(seed, device)
         q, k = (

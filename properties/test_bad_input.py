@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
-
-from properties.assertions import PropertyViolation
-from properties.attention_cases import call
-from properties.plugin import requires
+from favor_suite.assertions import PropertyViolation
+from favor_suite.attention_cases import call
 
 L, D, DV, M = 5, 4, 3, 8
 
@@ -74,9 +72,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+pytestmark = [pytest.mark.severity("contract"), pytest.mark.requires("attention", "input_validation")]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=pytest.mark.requires(*c.needs)) for c in CASES])
 def test_bad_input_raises_a_clear_error(impl, device, case):
-    requires(impl, "attention", "input_validation", *case.needs)
     args = case.spoil(_good(device))
     options = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in case.options.items()}
     try:
@@ -99,12 +99,9 @@ def test_bad_input_raises_a_clear_error(impl, device, case):
     )
 
 
-@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
-def test_empty_sequence_gives_an_empty_output_or_a_clear_error(impl, device, causal):
+def test_empty_sequence_gives_an_empty_output_or_a_clear_error(impl, device, mode):
     """L = 0: an empty ``[..., 0, dv]`` output, or a ValueError that says the sequence is empty."""
-    requires(impl, "attention", "input_validation")
-    if causal:
-        requires(impl, "causal")
+    causal = mode == "causal"
     args = _good(device)
     q, k, v = (args[n][..., :0, :] for n in ("q", "k", "v"))
     try:

@@ -1,4 +1,5 @@
-"""Linear cost, proved deterministically (issue 4; MATH 29-31).
+"""Linear cost, proved deterministically (MATH 29-31). Linear cost is the promise of the algorithm,
+not a law of its output: a failure here is a *contract* failure.
 
 ``FlopCounterMode`` counts matmul-like ops: for a linear-time algorithm the count is exactly
 affine in L — its increment doubles when L doubles (forward and backward) — while exact
@@ -14,13 +15,13 @@ import math
 
 import pytest
 import torch
+from favor_suite.assertions import PropertyViolation, fmt_context
+from favor_suite.attention_cases import call, gaussian_projection
+from favor_suite.audit import LiveTensorBytes, ShapeAudit
+from favor_suite.strategies import generator
 from torch.utils.flop_counter import FlopCounterMode
 
-from properties.assertions import PropertyViolation, fmt_context
-from properties.attention_cases import call, gaussian_projection
-from properties.audit import LiveTensorBytes, ShapeAudit
-from properties.plugin import requires
-from properties.strategies import generator
+pytestmark = pytest.mark.severity("contract")
 
 LENGTHS = (128, 256, 512)
 D, M, DV, BATCH = 16, 32, 8, (1,)
@@ -61,14 +62,12 @@ def _check_scaling(what: str, counts: dict[int, int], power: int) -> None:
         )
 
 
-@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
-def test_flops_double_exactly_when_length_doubles(impl, device, causal):
+@pytest.mark.requires("attention", "feature:positive")
+def test_flops_double_exactly_when_length_doubles(impl, device, mode):
     """Forward, and forward + backward, FLOP counts are exactly affine in L (MATH 29-31): the
     increment doubles when L doubles. Exact softmax attention, counted the same way, has
     increments that quadruple (the counter is not blind)."""
-    requires(impl, "attention", "feature:positive")
-    if causal:
-        requires(impl, "causal")
+    causal = mode == "causal"
     forward, both, exact = {}, {}, {}
     for length in LENGTHS:
         q, k, v, w = _inputs(length, device)
@@ -83,13 +82,11 @@ def test_flops_double_exactly_when_length_doubles(impl, device, causal):
     _check_scaling("exact attention (sanity)", exact, 2)
 
 
-@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
-def test_no_quadratic_or_prefix_state_tensor_is_created(impl, device, causal):
+@pytest.mark.requires("attention", "feature:positive")
+def test_no_quadratic_or_prefix_state_tensor_is_created(impl, device, mode):
     """Forward and backward: no intermediate has two dimensions ≥ L, none holds L·m·dv numbers,
     and the largest intermediate at 2L is at most twice the largest at L (MATH 30-31)."""
-    requires(impl, "attention", "feature:positive")
-    if causal:
-        requires(impl, "causal")
+    causal = mode == "causal"
     largest = {}
     for length in LENGTHS[1:]:
         q, k, v, w = _inputs(length, device, requires_grad=impl.autograd)
@@ -117,11 +114,11 @@ def test_no_quadratic_or_prefix_state_tensor_is_created(impl, device, causal):
         )
 
 
+@pytest.mark.requires("attention", "causal")
 def test_peak_cuda_memory_grows_linearly(impl, device):
     """On a CUDA device: peak allocated memory over L = 4096 … 32768 has log-log slope ≤ 1.1."""
     if device.type != "cuda":
-        pytest.skip("peak-memory slope needs --device=cuda")
-    requires(impl, "attention", "causal")
+        pytest.skip("peak-memory slope needs --favor-device=cuda")
     lengths, peaks = (4096, 8192, 16384, 32768), []
     for length in lengths:
         q, k, v, w = _inputs(length, device)
@@ -138,15 +135,13 @@ def test_peak_cuda_memory_grows_linearly(impl, device):
         raise PropertyViolation(f"peak CUDA memory slope {slope:.2f} > 1.1 in log-log over L {lengths}: {peaks}")
 
 
-@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
-def test_live_memory_holds_no_prefix_states(impl, device, causal):
+@pytest.mark.requires("attention", "feature:positive")
+def test_live_memory_holds_no_prefix_states(impl, device, mode):
     """Forward, no autograd, m = dv = 64: each extra token may add less live memory than one m×dv
     prefix state, (peak(2L) − peak(L))/L < m·dv·itemsize — which also catches prefix states split
     into many chunk tensors — and the peak grows at most linearly, peak(2L) ≤ 2·peak(L) (MATH 30).
     A linear-time scan needs O(m + d + dv) per token, well under m·dv = 4096 numbers."""
-    requires(impl, "attention", "feature:positive")
-    if causal:
-        requires(impl, "causal")
+    causal = mode == "causal"
     m, dv, peaks = 64, 64, {}
     for length in LENGTHS[1:]:
         gen = generator(length, device)
@@ -158,7 +153,7 @@ def test_live_memory_holds_no_prefix_states(impl, device, causal):
     small, big = LENGTHS[1], LENGTHS[2]
     per_token = (peaks[big] - peaks[small]) / (big - small)
     state = m * dv * 4
-    mode = "causal" if causal else "bidirectional"
+
     if not per_token < state:
         raise PropertyViolation(
             f"each extra token holds {per_token:.0f} more live bytes, ≥ one m×dv state "

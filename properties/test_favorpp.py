@@ -11,25 +11,17 @@ import math
 
 import pytest
 import torch
+from favor_suite import budget, checks
+from favor_suite import strategies as hh
+from favor_suite.assertions import assert_close, assert_mean, assert_ratio
+from favor_suite.attention_cases import call, chunk_sizes, draw_problem, gaussian_projection, quadratic_on_same_features
+from favor_suite.reference import kernel_moments as km
+from favor_suite.reference import statistics as rs
+from favor_suite.reference.rounding import exp_sum_bound, unit_roundoff
+from favor_suite.reference.softmax import scaled
+from favor_suite.sampling import kernel_estimates, projections
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from properties import budget, checks
-from properties import strategies as hh
-from properties.assertions import assert_close, assert_mean, assert_ratio
-from properties.attention_cases import (
-    call,
-    chunk_sizes,
-    draw_problem,
-    gaussian_projection,
-    quadratic_on_same_features,
-    scaled,
-)
-from properties.plugin import requires
-from properties.sampling import kernel_estimates, projections
-from reference import kernel_moments as km
-from reference import statistics as rs
-from reference.rounding import exp_sum_bound, unit_roundoff
 
 ADMISSIBLE = st.floats(-0.5, 0.1)
 
@@ -39,19 +31,20 @@ def _gerf(impl, x, w, a):
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
+@pytest.mark.requires("feature_map", "gerf")
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data(), a=ADMISSIBLE)
 def test_gerf_estimate_is_unbiased_for_any_admissible_a(impl, device, data, a):
     """E[f(ω,x)ᵀf(ω,y)] = SM(x, y) for every A with 1 − 8A > 0 (MATH 21): z-test with the exact
     MSE of MATH 22, M iid rows chosen for 2% power as in the kernel suite."""
-    requires(impl, "sample_projection", "feature_map", "gerf")
     pair = data.draw(hh.kernel_pairs(device=device, max_d=32), label="pair")
     d, x, y, gen = pair.d, pair.x, pair.y, pair.gen
     alpha = budget.per_check(budget.TEST_ALPHA)
     sm = float(km.softmax_kernel(x, y))
     rel_var = float(km.mse_gerf_iid(x, y, a, 1)) / sm**2
     rows = min(
-        400_000, max(1, rs.samples_for_relative_bias(rel_var, budget.TARGET_RELATIVE_BIAS, alpha, budget.POWER_BETA))
+        budget.MAX_ROWS,
+        max(1, rs.samples_for_relative_bias(rel_var, budget.TARGET_RELATIVE_BIAS, alpha, budget.POWER_BETA)),
     )
     w = projections(impl, 1, rows, d, orthogonal=False, norms="chi", gen=gen)
     estimate = kernel_estimates(impl, x, y, w, kind="gerf", gerf_a=a)
@@ -62,12 +55,12 @@ def test_gerf_estimate_is_unbiased_for_any_admissible_a(impl, device, data, a):
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
+@pytest.mark.requires("feature_map", "gerf")
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data(), a=ADMISSIBLE)
 def test_gerf_variance_matches_the_closed_form(impl, device, data, a):
     """Empirical MSE over 2000 independent m-row draws / MATH 22's (second moment − SM²)/m:
     a two-sided ratio test, s ≤ 0.5."""
-    requires(impl, "sample_projection", "feature_map", "gerf")
     pair = data.draw(hh.kernel_pairs(device=device, max_d=32), label="pair")
     d, x, y, gen = pair.d, pair.x, pair.y, pair.gen
     m = data.draw(st.integers(16, 128), label="m")
@@ -82,13 +75,13 @@ def test_gerf_variance_matches_the_closed_form(impl, device, data, a):
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
+@pytest.mark.requires("feature_map", "gerf")
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
 def test_optimal_a_lowers_the_variance_by_the_predicted_factor(impl, device, data):
     """At A*(ρ), ρ = s/d (MATH 23), the GERF MSE over the positive-feature MSE at the same m equals
     the closed-form factor, which is < 1: a two-sided ratio test against the predicted factor.
     d ∈ [2, 8], s ∈ [0.6, 1]: factors ≈ 0.6-0.9, detected against 1 with 3000 replicates."""
-    requires(impl, "sample_projection", "feature_map", "gerf")
     d = data.draw(st.integers(2, 8), label="d")
     s = data.draw(st.floats(0.6, 1.0), label="s")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
@@ -113,11 +106,11 @@ def test_optimal_a_lowers_the_variance_by_the_predicted_factor(impl, device, dat
     )
 
 
+@pytest.mark.requires("feature_map", "gerf", "feature:positive")
 @given(data=st.data())
 def test_a_zero_is_exactly_the_positive_feature_map(impl, device, data):
     """A = 0 gives B = 1, D = 1: f(ω, x) = φ⁺(x) to float64 rounding of the same expression: the
     exponent is a length-d dot product plus a few terms, so exp_sum_bound(d + 8, max|exponent|)."""
-    requires(impl, "feature_map", "gerf", "feature:positive")
     seq = data.draw(hh.sequences(device=device), label="inputs")
     w = gaussian_projection(data.draw(st.integers(1, 64), label="m"), seq.q.shape[-1], hh.generator(seq.seed, device))
     positive = impl.feature_map(seq.q, w, kind="positive").double()
@@ -128,26 +121,27 @@ def test_a_zero_is_exactly_the_positive_feature_map(impl, device, data):
     )
 
 
+@pytest.mark.severity("contract")
+@pytest.mark.requires("feature_map", "gerf")
 @pytest.mark.parametrize("a", [0.125, 0.2, math.inf, math.nan])
 def test_inadmissible_a_is_rejected(impl, device, a):
     """1 − 8A ≤ 0 (or A not finite): the second moment is infinite, so a clear ValueError."""
-    requires(impl, "feature_map", "gerf")
     x = torch.zeros(2, 3, dtype=torch.float64, device=device)
     w = torch.ones(4, 3, dtype=torch.float64, device=device)
     with pytest.raises(ValueError, match=r"1 - 8A|A <|admissib"):
         impl.feature_map(x, w, kind="gerf", gerf_a=a)
 
 
+@pytest.mark.requires("attention", "feature_map", "gerf")
 @given(data=st.data())
-def test_gerf_attention_equals_quadratic_and_stays_causal(impl, device, data):
+def test_gerf_attention_equals_quadratic_and_stays_causal(impl, device, mode, data):
     """FAVOR++ attention equals the quadratic computation on its own features: with a fixed A
     (bidirectional or causal — the causal scan then leaks nothing, as every other feature map),
     and with A = "optimal" (bidirectional: A* from ρ of the whole sequence, MATH 23, recomputed
     here the naive O(L²) way). "optimal" with causal=True is refused."""
-    requires(impl, "attention", "feature_map", "gerf")
-    causal = data.draw(st.booleans(), label="causal")
+    causal = mode == "causal"
     optimal = not causal and data.draw(st.booleans(), label="optimal")
-    seq, w, _ = draw_problem(data, impl, device, kinds=("positive",))
+    seq, w = draw_problem(data, device)
     seq_q, seq_k = seq.q, seq.k
     a = "optimal" if optimal else data.draw(ADMISSIBLE, label="A")
     options = data.draw(chunk_sizes(impl), label="chunk") if causal else {}

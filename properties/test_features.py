@@ -21,16 +21,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from favor_suite import budget, checks
+from favor_suite import strategies as hh
+from favor_suite.assertions import assert_close, assert_law, assert_shape
+from favor_suite.reference.rounding import exp_sum_bound, unit_roundoff
+from favor_suite.reference.statistics import sin_squared_cdf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
-
-from properties import budget, checks
-from properties import strategies as hh
-from properties.assertions import assert_close, assert_law, assert_shape
-from properties.plugin import requires
-from reference.rounding import exp_sum_bound, unit_roundoff
-from reference.statistics import sin_squared_cdf
 
 ROWS = 4000
 
@@ -50,22 +48,22 @@ def _features(impl, x, y, w, kind):
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
+@pytest.mark.requires("feature_map", "feature:positive")
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
 def test_positive_log_features_are_gaussian(impl, device, data):
     """ln(n·φ⁺_r(x)φ⁺_r(y)) ~ N(−(‖x‖²+‖y‖²)/2, ‖x+y‖²) exactly (MATH 6)."""
-    requires(impl, "feature_map", "feature:positive")
     x, y, _, _ = _draw_pair(data, device)
     gen = hh.generator(data.draw(hh.seeds(), label="projection seed"), device)
     checks.positive_log_feature_law(impl, x, y, gen, budget.per_check(budget.TEST_ALPHA), rows=ROWS)
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
+@pytest.mark.requires("feature_map", "feature:hyperbolic")
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
 def test_hyperbolic_log_features_are_symmetric_gaussian(impl, device, data):
     """Mean of ln(2n·φ_iφ_i) is exactly μ; |value − μ| ~ |N(0, s)| (MATH 4)."""
-    requires(impl, "feature_map", "feature:hyperbolic")
     x, y, w, ctx = _draw_pair(data, device)
     phi = _features(impl, x, y, w, "hyperbolic")
     logs = torch.log(2 * ROWS * phi[0] * phi[1])
@@ -93,11 +91,11 @@ def test_hyperbolic_log_features_are_symmetric_gaussian(impl, device, data):
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
+@pytest.mark.requires("feature_map", "feature:trigonometric")
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
 def test_trigonometric_features_have_the_sin_squared_law(impl, device, data):
     """Σ_i φ_i(x)² = e^{‖x‖²} exactly, and n·φ_i(x)²e^{−‖x‖²} has the symmetrized sin² law."""
-    requires(impl, "feature_map", "feature:trigonometric")
     x, y, w, ctx = _draw_pair(data, device)
     phi = _features(impl, x, y, w, "trigonometric")[0]
     x2 = float(x.square().sum())

@@ -1,9 +1,10 @@
-"""The kernel estimator Â = φ(x)ᵀφ(y): mean, variance, convergence (issue 3, properties 4-6).
+"""The kernel estimator Â = φ(x)ᵀφ(y): mean, variance, convergence (MATH 5-9, 12, 16).
 
-Every tolerance is a closed form of :mod:`reference.kernel_moments` and a false-alarm probability
-(MATH 25, 27). Power is by construction: the number of features or replicates is computed from
-the closed-form relative variance so that a relative bias of ``budget.TARGET_RELATIVE_BIAS`` is
-detected with probability ≥ 1 − ``budget.POWER_BETA`` (:func:`reference.statistics.samples_for_relative_bias`).
+Every tolerance is a closed form of :mod:`favor_suite.reference.kernel_moments` and a false-alarm
+probability (MATH 25, 27). Power is by construction: the number of features or replicates is
+computed from the closed-form relative variance so that a relative bias of
+``budget.TARGET_RELATIVE_BIAS`` is detected with probability ≥ 1 − ``budget.POWER_BETA``
+(:func:`favor_suite.reference.statistics.samples_for_relative_bias`).
 """
 
 from __future__ import annotations
@@ -12,38 +13,32 @@ import math
 
 import pytest
 import torch
+from favor_suite import budget, checks
+from favor_suite import strategies as hh
+from favor_suite.assertions import assert_close, assert_mean, assert_ratio
+from favor_suite.reference import kernel_moments as km
+from favor_suite.reference import statistics as rs
+from favor_suite.sampling import kernel_estimates, projections
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from properties import budget, checks
-from properties import strategies as hh
-from properties.assertions import assert_close, assert_mean, assert_ratio
-from properties.plugin import requires
-from properties.sampling import kernel_estimates, projections
-from reference import kernel_moments as km
-from reference import statistics as rs
-
-KINDS = ("positive", "hyperbolic", "trigonometric")
-MODES = [pytest.param(False, id="iid"), pytest.param(True, id="orthogonal")]
+LAWS = [pytest.param(False, id="iid"), pytest.param(True, id="orthogonal")]
+"""Projection laws. The implementation's sampler draws them where it declares the law, the suite's
+own sampler otherwise (``sampling.projection_source``): these properties test the feature map."""
 REPLICATES = 2000
 
 EPS = torch.finfo(torch.float64).eps
 
 
-def _needs(impl, kind: str, orthogonal: bool) -> None:
-    requires(impl, "sample_projection", "feature_map", f"feature:{kind}", *(["orthogonal"] if orthogonal else []))
-
-
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
-@pytest.mark.parametrize("orthogonal", MODES)
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.requires("feature_map")
+@pytest.mark.parametrize("orthogonal", LAWS)
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
 def test_kernel_estimate_is_unbiased(impl, device, kind, orthogonal, data):
     """E[φ(x)ᵀφ(y)] = SM(x, y) (MATH 5), z-test with the exact MSE (MATH 7-9, 12; run at α/10,
     MATH 25). One projection of M rows: Â_M is the mean of M per-row estimates, and M is chosen
     so that a relative bias of 2% is caught with probability ≥ 0.999 (``checks.kernel_mean``)."""
-    _needs(impl, kind, orthogonal)
     pair = data.draw(hh.kernel_pairs(device=device, max_d=64), label="pair")
     checks.kernel_mean(
         impl, kind, pair.x, pair.y, orthogonal=orthogonal, gen=pair.gen, alpha=budget.per_check(budget.TEST_ALPHA)
@@ -51,6 +46,7 @@ def test_kernel_estimate_is_unbiased(impl, device, kind, orthogonal, data):
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
+@pytest.mark.requires("sample_projection", "feature_map", "feature:positive", "orthogonal", "fixed_norms")
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
 def test_fixed_norms_have_the_smreg_signature(impl, device, data):
@@ -58,7 +54,6 @@ def test_fixed_norms_have_the_smreg_signature(impl, device, data):
     e^{−s/2}₀F₁(; d/2; d·s/4) − 1 relative to SM (MATH 13, [P Thm 1]). d ≤ 6 and s ∈ [0.8, 1]
     make the bias ≥ 1.9%, and M is chosen so that an estimator with mean SM (χ norms in disguise)
     fails with probability ≥ 0.999. Variance: exact fixed-norm ORF closed form **(derived)**."""
-    requires(impl, "sample_projection", "feature_map", "feature:positive", "orthogonal", "fixed_norms")
     d = data.draw(st.integers(2, 6), label="d")
     s = data.draw(st.floats(0.8, 1.0), label="s")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
@@ -68,7 +63,7 @@ def test_fixed_norms_have_the_smreg_signature(impl, device, data):
     sm = float(km.softmax_kernel(x, y))
     bias = abs(smreg / sm - 1)
     rel_var_one = float(km.mse_positive_orf_fixed(x, y, 1, d)) / smreg**2
-    rows = min(checks.MAX_ROWS, rs.samples_for_relative_bias(rel_var_one, bias, alpha, budget.POWER_BETA))
+    rows = min(budget.MAX_ROWS, rs.samples_for_relative_bias(rel_var_one, bias, alpha, budget.POWER_BETA))
     w = projections(impl, 1, rows, d, orthogonal=True, norms="fixed", gen=gen)
     estimate = kernel_estimates(impl, x, y, w, kind="positive")
     assert_mean(
@@ -83,8 +78,8 @@ def test_fixed_norms_have_the_smreg_signature(impl, device, data):
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
-@pytest.mark.parametrize("orthogonal", MODES)
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.requires("feature_map")
+@pytest.mark.parametrize("orthogonal", LAWS)
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
 def test_kernel_estimate_variance_matches_closed_form(impl, device, kind, orthogonal, data):
@@ -92,7 +87,6 @@ def test_kernel_estimate_variance_matches_closed_form(impl, device, kind, orthog
     (MATH 7-9 iid, 12 ORF): a two-sided ratio test, so too much *or* too little variance fails.
     The replicate mean is z-tested against SM at the same m. s ≤ 0.5 keeps the fourth moment
     tame (MATH 27); r̂'s standard error is estimated from the replicates."""
-    _needs(impl, kind, orthogonal)
     pair = data.draw(hh.kernel_pairs(device=device, max_d=32), label="pair")
     m = data.draw(hh.feature_counts(pair.d, max_m=128, min_m=16), label="m")
     checks.kernel_variance(
@@ -109,6 +103,7 @@ def test_kernel_estimate_variance_matches_closed_form(impl, device, kind, orthog
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
+@pytest.mark.requires("feature_map", "feature:positive")
 @settings(max_examples=max(1, budget.statistical_examples() // 3))  # 9000 QRs of 64×64 per example
 @given(data=st.data())
 def test_orthogonal_features_have_less_variance_than_iid(impl, device, data):
@@ -116,7 +111,6 @@ def test_orthogonal_features_have_less_variance_than_iid(impl, device, data):
     Positive features, m = d = 64, s ∈ [0.9, 1]: the exact ratio is ≈ 0.73-0.75, and with 3000
     replicates (sd of r̂ ≈ 0.026) a two-sided test at α also rejects an implementation with
     iid variance (ratio 1) with probability ≥ 0.999: |1 − 0.75| ≥ (z_α + z_β)·sd."""
-    requires(impl, "sample_projection", "feature_map", "feature:positive", "orthogonal")
     d = 64
     s = data.draw(st.floats(0.9, 1.0), label="s")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
@@ -138,14 +132,14 @@ def test_orthogonal_features_have_less_variance_than_iid(impl, device, data):
 
 
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
-@pytest.mark.parametrize("orthogonal", MODES)
+@pytest.mark.requires("feature_map", "feature:positive")
+@pytest.mark.parametrize("orthogonal", LAWS)
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
 def test_kernel_matrix_error_falls_as_one_over_m(impl, device, orthogonal, data):
     """Over a 6×6 kernel matrix the summed squared error, each entry divided by its closed-form
     MSE, has mean 36 at m and at 4m (MATH 8, 12, 16): the error falls at the 1/√m rate with the
     exact constant. Two ratio tests, studentized over 300 replicates each."""
-    requires(impl, "sample_projection", "feature_map", "feature:positive", *(["orthogonal"] if orthogonal else []))
     d = data.draw(hh.dims(16), label="d")
     m = data.draw(st.integers(8, 64), label="m")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
@@ -172,16 +166,15 @@ def test_kernel_matrix_error_falls_as_one_over_m(impl, device, orthogonal, data)
         )
 
 
+@pytest.mark.requires("feature_map")
 @settings(max_examples=budget.statistical_examples())
 @given(data=st.data())
-def test_entry_does_not_depend_on_other_tokens(impl, device, data):
+def test_entry_does_not_depend_on_other_tokens(impl, device, kind, data):
     """Â_ij = φ(q_i)ᵀφ(k_j) is a function of q_i, k_j and ω alone (MATH 16): the same pair inside
     sequences of different lengths and contents gives the same value, to float64 rounding of a
     length-d dot product inside exp: each feature's relative error is at most ~(d + 4)u times the
     size of its exponent (Higham's γ_d bound), and the pair product and the sum of features at
     most double and accumulate it: 8(d + 4)u·|exponent|·Σ|φ_q φ_k|."""
-    requires(impl, "sample_projection", "feature_map")
-    kind = data.draw(st.sampled_from(impl.feature_kinds), label="kind")
     d = data.draw(hh.dims(32), label="d")
     m = data.draw(hh.feature_counts(d, max_m=128), label="m")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)

@@ -1,13 +1,29 @@
 """Floating-point error bounds (Higham, *Accuracy and Stability of Numerical Algorithms*, 2002).
 
-The exact identities of the suite hold "to rounding"; these functions say how much rounding.
+The exact identities of the suite hold "to rounding"; these functions say how much rounding, from
+the unit roundoffs an implementation declares (``Precision``: products and accumulation) and the
+sizes of the sums it performs. Derivations: MATH "Rounding allowances".
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["compute_roundoff", "exp_sum_bound", "finite_input_radius", "gamma", "ratio_of_sums_bound", "unit_roundoff"]
+__all__ = [
+    "accumulation_roundoff",
+    "exp_sum_bound",
+    "feature_error",
+    "finite_input_radius",
+    "gamma",
+    "ratio_of_sums_bound",
+    "term_error",
+    "unit_roundoff",
+]
+
+FEATURE_EXTRA_TERMS = 4
+"""Terms of a log-feature besides its length-d dot product ωᵀx: −‖x‖²/2 (itself a length-d sum,
+counted here once more as one rounded result), −ln(m)/2 or its like, a stabilizer subtracted, and
+the exp: ℓ = ωᵀx − ‖x‖²/2 − ½ln m − c is a sum of d + 3 rounded terms, exp rounds once more."""
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
@@ -15,42 +31,60 @@ def unit_roundoff(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).eps / 2
 
 
-def compute_roundoff(dtype: torch.dtype) -> float:
-    """Unit roundoff of the dtype FAVOR computes in: fp16/bf16 accumulate in fp32."""
-    return unit_roundoff(dtype if dtype == torch.float64 else torch.float32)
+def accumulation_roundoff(declared: torch.dtype) -> float:
+    """Unit roundoff the suite allows for sums over the sequence and the features: the declared
+    accumulation's, but never coarser than fp32's — the standard of serious kernels (flash
+    attention, fla): a half-precision running sum stops absorbing terms below half an ulp."""
+    return min(unit_roundoff(declared), unit_roundoff(torch.float32))
 
 
 def gamma(n: int, u: float) -> float:
-    """γ_n = n·u/(1 − n·u): bound on the relative error of a length-n sum or dot product
-    (Higham §3.1, Lemma 3.1)."""
+    """γ_n = n·u/(1 − n·u): bound on the relative error of a length-n sum or dot product, and on
+    |Π(1 + δ_i)^{±1} − 1| for n factors |δ_i| ≤ u (Higham §3.1, Lemma 3.1)."""
     nu = n * u
     if nu >= 1:
         raise ValueError(f"n·u = {nu} ≥ 1: no rounding bound")
     return nu / (1 - nu)
 
 
+def feature_error(d: int, exponent: float, u: float) -> float:
+    """Relative error of one feature φ = exp(ℓ) (or its sin/cos factor), ℓ computed in unit
+    roundoff u as a sum of d + ``FEATURE_EXTRA_TERMS`` − 1 terms whose magnitudes sum to at most
+    ``exponent``: |Δℓ| ≤ γ_{d+3}·exponent absolutely, which exp turns into the same relative
+    error, plus the rounding of exp itself; γ_{d+4}·(1 + exponent) covers both (Lemma 3.1)."""
+    return gamma(d + FEATURE_EXTRA_TERMS, u) * (1 + exponent)
+
+
+def term_error(*, d: int, exponent: float, features: int, length: int, products: float, accumulation: float) -> float:
+    """Relative error bound ε of the numerator Σ_j Σ_f φ_f(q)φ_f(k_j)v_j (and the normalizer,
+    v = 1) of attention, measured against Σ_j Σ_f |φ_f(q)||φ_f(k_j)||v_j|, whatever the order of
+    the summation: each term is two features (error ``feature_error`` each, in the products'
+    roundoff) times v with two rounded products, and at most L·F terms are added along a path of
+    at most L + F additions in the accumulation roundoff: ε = 2·feature_error + γ_2(u_p) +
+    γ_{L+F}(u_a). First order in u (the neglected terms are O(ε²))."""
+    return 2 * feature_error(d, exponent, products) + gamma(2, products) + gamma(length + features, accumulation)
+
+
 def ratio_of_sums_bound(terms: int, exponent: float, u: float) -> float:
-    """Relative error bound of Ŷ_ic = Σ_j â_j v_jc / Σ_j â_j, measured against Σ_j |â_j||v_jc| / |Σ_j â_j|,
-    when â_j = φ(q)ᵀφ(k_j) is itself computed through exp of an argument of size ≤ ``exponent``:
-    exp turns an absolute argument error of γ·exponent into the same relative error; then a dot
-    product over the features and a sum over keys (``terms`` = d + F + L in all), numerator and
-    normalizer each, and one division: 2γ_terms + 2·exponent·γ_terms + 2u."""
+    """Relative error bound of Σ_j â_j v_j / Σ_j â_j with positive weights â_j = exp(argument of
+    size ≤ ``exponent``), all in one unit roundoff u, measured against Σ_j|â_j||v_j|/Σ_j â_j:
+    numerator and normalizer each within γ_terms·(1 + exponent) (exp of a rounded argument, then a
+    sum of ``terms``), one division: 2γ_terms·(1 + exponent) + 2u (first order)."""
     g = gamma(terms, u)
-    return 2 * g + 2 * exponent * g + 2 * u
+    return 2 * g * (1 + exponent) + 2 * u
 
 
 def finite_input_radius(dtype: torch.dtype, largest_projection_norm: float) -> float:
-    """R such that positive-feature attention is finite whenever ‖q̃‖, ‖k̃‖ ≤ R.
+    """R such that positive-feature attention is finite whenever ‖q̃‖, ‖k̃‖ ≤ R, for features
+    computed in ``dtype`` (the declared products precision).
 
     With per-query and shared-key stabilization (MATH 19) every normalizer contains the term of
     the key and feature that set the key reference, whose value is ≥ exp(−2·Ω·‖q̃‖) with
     Ω = max_r ‖ω_r‖: it stays above the smallest normal number of the compute dtype while
-    2·Ω·R ≤ ln(1/tiny). Everything else is bounded by 1 times L·F·max|V|. fp16/bf16 compute in fp32.
+    2·Ω·R ≤ ln(1/tiny). Everything else is bounded by 1 times L·F·max|V|.
     """
-    compute = dtype if dtype == torch.float64 else torch.float32
-    return float(-torch.log(torch.tensor(torch.finfo(compute).tiny, dtype=torch.float64))) / (
-        2 * largest_projection_norm
-    )
+    tiny = torch.finfo(dtype).tiny
+    return float(-torch.log(torch.tensor(tiny, dtype=torch.float64))) / (2 * largest_projection_norm)
 
 
 def exp_sum_bound(terms: int, exponent: float, u: float) -> float:

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["allowed_pairs", "feature_attention", "softmax_attention", "softmax_kernel"]
+__all__ = ["allowed_pairs", "feature_attention", "scaled", "softmax_attention", "softmax_kernel"]
+
+
+def scaled(x: torch.Tensor) -> torch.Tensor:
+    """x̃ = d^(-1/4)·x over the last dim d, so that SM(q̃, k̃) = exp(qᵀk/√d) (MATH 1)."""
+    return x * x.shape[-1] ** -0.25
 
 
 def softmax_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

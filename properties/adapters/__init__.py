@@ -1,1 +1,1 @@
-"""Adapters: an :class:`~properties.implementation.Implementation` record per library."""
+"""Adapters: an :class:`~favor_suite.implementation.Implementation` record per library."""

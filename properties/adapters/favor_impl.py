@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
+from favor_suite.implementation import Implementation
 
 import favor
-from properties.implementation import Implementation
 
 
 def sample_projection(m: int, d: int, *, orthogonal: bool, norms: str, generator: torch.Generator) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Install: ``pip install performer-pytorch==1.1.4`` (it pulls einops, local-attention and
 axial-positional-embedding; it leaves an installed torch ≥ 1.6 alone). Run:
-``pytest --favor-impl=properties.adapters.performer_pytorch``. Verdict and reasons:
+``pytest --favor-impl=favor_suite.adapters.performer_pytorch``. Verdict and reasons:
 ``PERFORMER_PYTORCH_VERDICT.md`` beside this file.
 
 Every capability calls the library's own functions in ``performer_pytorch.performer_pytorch``;
@@ -57,14 +57,13 @@ from __future__ import annotations
 
 import torch
 from einops import repeat
+from favor_suite.implementation import Implementation
 from performer_pytorch.performer_pytorch import (
     causal_linear_attention_noncuda,
     gaussian_orthogonal_random_matrix,
     linear_attention,
     softmax_kernel,
 )
-
-from properties.implementation import Implementation
 
 __all__ = ["IMPLEMENTATION", "attention", "feature_map", "sample_projection"]
 
@@ -122,7 +121,13 @@ def feature_map(x: torch.Tensor, projection: torch.Tensor, *, kind: str) -> torc
 
 
 def attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, projection: torch.Tensor, *, kind: str, causal: bool,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    projection: torch.Tensor,
+    *,
+    kind: str,
+    causal: bool,
     key_mask: torch.Tensor | None,
 ) -> torch.Tensor:
     """``FastAttention.forward`` on ``[*batch, L, d]`` inputs with projection ``w``: ``[*batch, L, dv]``."""

@@ -1,11 +1,11 @@
-"""The suite's own proof of power: every mutant in the catalogue is rejected (issue 5).
+"""The suite's own proof of power: every mutant in the catalogue is rejected.
 
-Each mutant is run as a user would run it — ``pytest --favor-impl=properties.mutants.NAME`` —
-on the property areas its catalogue entry names, in a subprocess, stopping at the first failure.
-The test asserts that pytest failed, that the failure is a property violation in one of those
-areas (not a crash of the suite), and that its headline says what was measured. The correct
-implementation passing every area is the plain ``pytest`` run itself. Marked ``mutants``: run
-with ``pytest -m mutants``.
+Each mutant is run as a user would run it — ``pytest --pyargs favor_suite.test_<area>
+--favor-impl=favor_suite.mutants.NAME`` — on the property areas its catalogue entry names, in a
+subprocess from a temporary directory, stopping at the first failure. A kill is a
+``PropertyViolation`` (a verdict of severity wrong, fragile or contract, not an error of the
+suite or a crash of the mutant) in one of those areas. The correct implementation passing every
+area is the plain ``pytest`` run itself. Marked ``mutants``: run with ``pytest -m mutants``.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from favor_suite.mutants import CATALOGUE
+from favor_suite.plugin import SEVERITIES
 
-from properties.mutants import CATALOGUE
-
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.mutants
 
 
-def run_suite(impl: str, areas: tuple[str, ...], report: Path, *extra: str) -> tuple[int, dict]:
-    """Run the property suite on ``areas`` against ``impl``; return (exit code, verdict JSON)."""
-    files = [f"properties/test_{area}.py" for area in areas]
+def run_suite(impl: str, areas: tuple[str, ...], workdir: Path, *extra: str) -> tuple[int, dict]:
+    """Run the gate on ``areas`` against ``impl`` from ``workdir``; return (exit code, verdict JSON)."""
+    report = workdir / "verdict.json"
     cmd = [
         sys.executable,
         "-m",
@@ -32,24 +32,34 @@ def run_suite(impl: str, areas: tuple[str, ...], report: Path, *extra: str) -> t
         "-q",
         "-p",
         "no:cacheprovider",
+        "--pyargs",
+        *(f"favor_suite.test_{area}" for area in areas),
         f"--favor-impl={impl}",
         f"--favor-report={report}",
         *extra,
-        *files,
     ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1800)
     verdict = json.loads(report.read_text()) if report.exists() else {}
     return proc.returncode, verdict | {"stdout": proc.stdout[-3000:]}
 
 
-@pytest.mark.mutants
+def first_failure(verdict: dict) -> tuple[str, dict] | None:
+    """(area, failure) of the first failure recorded, if any."""
+    for area, row in verdict.get("areas", {}).items():
+        for failure in row["failures"]:
+            return area, failure
+    return None
+
+
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_mutant_is_killed(name, tmp_path):
-    code, verdict = run_suite(f"properties.mutants.{name}", CATALOGUE[name], tmp_path / "verdict.json", "-x")
+    areas = CATALOGUE[name]
+    code, verdict = run_suite(f"favor_suite.mutants.{name}", areas, tmp_path, "-x", "--hypothesis-profile=favor-gate")
     assert code == 1, f"mutant {name}: pytest exited {code}, expected 1 (a failed property)\n{verdict['stdout']}"
-    failures = [f for area in verdict["areas"].values() for f in area["failures"]]
-    assert failures, f"mutant {name}: no failure recorded in the verdict\n{verdict['stdout']}"
-    headline = failures[0]["headline"]
-    assert "PropertyViolation" in headline or "assert" in headline.lower(), (
-        f"mutant {name} was not killed by a property but by {headline!r}"
+    found = first_failure(verdict)
+    assert found is not None, f"mutant {name}: no failure recorded in the verdict\n{verdict['stdout']}"
+    area, failure = found
+    assert area in areas, f"mutant {name} failed first in area {area!r}, not one meant to catch it: {failure}"
+    assert failure["severity"] in SEVERITIES, (
+        f"mutant {name} was not killed by a property violation but by {failure['headline']!r}"
     )

@@ -7,7 +7,7 @@ standard error *computed from the samples* (a binomial law for counts) and z is
 binomial quantiles at ALPHA. Seeds are fixed, so the verdict is deterministic; ALPHA says how
 unlikely a false alarm would be under a fresh seed. Projections are drawn here: iid rows N(0, I_d),
 and orthogonal blocks by QR with the sign fix (MATH 10, [M]) and independent χ_d norms.
-Exact (non-random) comparisons use float64 rounding bounds from :mod:`reference.rounding`.
+Exact (non-random) comparisons use float64 rounding bounds from :mod:`favor_suite.reference.rounding`.
 
 Longer than the house ~300 lines on purpose: one area (the reference's own truths), one file.
 """
@@ -23,11 +23,11 @@ from scipy import optimize, stats
 from torch.utils.flop_counter import FlopCounterMode
 
 import favor
-from properties.assertions import PropertyViolation, assert_close, fmt_context
-from reference import cost, rounding, softmax
-from reference import kernel_moments as km
-from reference import output_moments as om
-from reference import statistics as st
+from favor_suite.assertions import PropertyViolation, assert_close, fmt_context
+from favor_suite.reference import cost, rounding, softmax
+from favor_suite.reference import kernel_moments as km
+from favor_suite.reference import output_moments as om
+from favor_suite.reference import statistics as st
 
 ALPHA = 1e-9
 """False-alarm probability of one statistical check."""
@@ -483,7 +483,7 @@ def test_delta_method_moments(causal: bool, masked: bool) -> None:
 def test_softmax_and_feature_attention_against_direct_float64(causal: bool, masked: bool) -> None:
     """softmax_attention = Σ_j e^{q_iᵀk_j/√d} v_j / Σ_j e^{q_iᵀk_j/√d} over allowed j (no max shift), and
     feature_attention = the same with weights φ_iᵀφ_j, to the float64 ratio-of-sums rounding bound
-    (``reference.rounding``) of both computations; a query with no key left is NaN in both."""
+    (``favor_suite.reference.rounding``) of both computations; a query with no key left is NaN in both."""
     g = _gen(22)
     batch, length, d, dv, f = 2, 7, 5, 3, 6
     q, k = torch.randn(2, batch, length, d, generator=g, dtype=F64) * 1.5
@@ -533,7 +533,7 @@ def _flops(fn) -> int:
 
 
 @pytest.mark.parametrize(
-    ("length", "d", "m", "dv", "kind", "causal", "chunk"),
+    ("length", "d", "m", "dv", "feature_kind", "causal", "chunk"),
     [
         (16, 4, 8, 3, "positive", False, 128),
         (16, 4, 8, 3, "hyperbolic", False, 128),
@@ -545,13 +545,13 @@ def _flops(fn) -> int:
         (40, 4, 8, 2, "positive", True, 10),
     ],
 )
-def test_favor_forward_flops(length: int, d: int, m: int, dv: int, kind: str, causal: bool, chunk: int) -> None:
+def test_favor_forward_flops(length: int, d: int, m: int, dv: int, feature_kind: str, causal: bool, chunk: int) -> None:
     """FlopCounterMode around favor.favor_attention (batch 2) = 2 × favor_forward_flops (MATH 29-31)."""
     g = _gen(23)
     q, k = torch.randn(2, 2, length, d, generator=g)
     v, w = torch.randn(2, length, dv, generator=g), torch.randn(m, d, generator=g)
-    got = _flops(lambda: favor.favor_attention(q, k, v, w, kind=kind, causal=causal, chunk_size=chunk))
-    expected = 2 * cost.favor_forward_flops(length, d, m, dv, kind=kind, causal=causal, chunk_size=chunk)
+    got = _flops(lambda: favor.favor_attention(q, k, v, w, kind=feature_kind, causal=causal, chunk_size=chunk))
+    expected = 2 * cost.favor_forward_flops(length, d, m, dv, kind=feature_kind, causal=causal, chunk_size=chunk)
     if got != expected:
         _raise(
             f"FlopCounterMode counted {got} FLOPs, favor_forward_flops × batch gives {expected}",
@@ -559,7 +559,7 @@ def test_favor_forward_flops(length: int, d: int, m: int, dv: int, kind: str, ca
             d=d,
             m=m,
             dv=dv,
-            kind=kind,
+            kind=feature_kind,
             causal=causal,
             chunk_size=chunk,
         )

@@ -3,7 +3,7 @@
 Each module holds one ``IMPLEMENTATION``: the correct ``favor`` with one plausible mistake.
 ``CATALOGUE`` maps the module name to the property areas (test modules) that are meant to catch
 it; ``properties/meta/test_mutants.py`` runs those areas against each mutant and asserts a
-failure, and ``python -m properties.kill_matrix`` runs every area against every mutant and
+failure, and ``python -m favor_suite.kill_matrix`` runs every area against every mutant and
 writes ``properties/mutants/KILL_MATRIX.md``. No test knows about any mutant.
 """
 

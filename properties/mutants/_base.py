@@ -1,29 +1,50 @@
-"""Building blocks shared by the mutants: the correct record to start from, and a plain linear
-attention on features chosen by the mutant (favor's NaN isolation kept, nothing else)."""
+"""Building blocks shared by the mutants: favor's correct parts, a record constructor that makes a
+mutant declare what it implements, and a plain linear attention on features chosen by the mutant
+(favor's NaN isolation kept, nothing else)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import torch
+from favor_suite.adapters.favor_impl import sample_projection as favor_sampler
+from favor_suite.implementation import Implementation
+from favor_suite.reference.softmax import scaled
 
+import favor
 from favor.attention import _poison, _sanitize
-from properties.adapters.favor_impl import IMPLEMENTATION as CORRECT
-from properties.implementation import Implementation
 
-__all__ = ["CORRECT", "mutant", "plain_linear_attention", "scaled"]
+__all__ = ["FAVOR_KINDS", "favor_sampler", "mutant", "plain_linear_attention"]
+
+FAVOR_KINDS = ("positive", "hyperbolic", "trigonometric")
 
 Features = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def mutant(name: str, **changes: object) -> Implementation:
-    """The correct implementation with the given capabilities replaced."""
-    return dataclasses.replace(CORRECT, name=name, **changes)
-
-
-def scaled(x: torch.Tensor) -> torch.Tensor:
-    return x * x.shape[-1] ** -0.25
+def mutant(
+    name: str,
+    *,
+    sample_projection: Callable[..., torch.Tensor] = favor_sampler,
+    feature_map: Callable[..., torch.Tensor] = favor.feature_map,
+    attention: Callable[..., torch.Tensor] = favor.favor_attention,
+    input_validation: bool,
+    gerf: bool,
+    chunk_option: str | None,
+    feature_kinds: tuple[str, ...] = FAVOR_KINDS,
+) -> Implementation:
+    """A mutant's record. Parts not given are favor's own; the flags that depend on the parts a
+    mutant replaces are keyword arguments without a default, so every mutant states whether its
+    attention validates its inputs, accepts ``gerf_a`` and has a block-length option."""
+    return Implementation(
+        name=name,
+        sample_projection=sample_projection,
+        feature_map=feature_map,
+        attention=attention,
+        feature_kinds=feature_kinds,
+        input_validation=input_validation,
+        gerf=gerf,
+        chunk_option=chunk_option,
+    )
 
 
 def plain_linear_attention(
@@ -38,9 +59,9 @@ def plain_linear_attention(
     dtype: torch.dtype | None = None,
     chunk_size: int = 16,
 ) -> torch.Tensor:
-    """D̂⁻¹ φ_Q(φ_Kᵀ[V 1]) with ``(φ_Q, φ_K) = features(q̃, k̃, keep)`` computed in ``dtype``
+    """D̂⁻¹ φ_Q(φ_Kᵀ[V 1]) with ``(φ_Q, φ_K) = features(q̃, k̃, w)`` computed in ``dtype``
     (default: the input dtype), a causal chunked scan without any rescaling, and favor's NaN
-    isolation, so that a mutant differs from favor only where it says."""
+    isolation, so that a mutant differs from favor only where it says. It validates nothing."""
     keep = torch.ones(k.shape[:-1], dtype=torch.bool, device=k.device) if key_mask is None else key_mask
     poison = _poison(q, k, v, keep, causal)
     work = dtype or q.dtype

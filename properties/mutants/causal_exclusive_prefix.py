@@ -2,9 +2,9 @@
 diagonal). Row 0 becomes 0/0."""
 
 import torch
+from favor_suite.mutants._base import mutant
 
 import favor
-from properties.mutants._base import mutant
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):
@@ -16,4 +16,6 @@ def attention(q, k, v, w, *, kind, causal, key_mask, **options):
     return favor.favor_attention(q, shift(k), shift(v), w, kind=kind, causal=True, key_mask=keep, **options)
 
 
-IMPLEMENTATION = mutant("causal_exclusive_prefix", attention=attention)
+IMPLEMENTATION = mutant(
+    "causal_exclusive_prefix", attention=attention, input_validation=False, gerf=True, chunk_option="chunk_size"
+)

@@ -2,9 +2,9 @@
 future token leaks into every output but the last."""
 
 import torch
+from favor_suite.mutants._base import mutant
 
 import favor
-from properties.mutants._base import mutant
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):
@@ -17,4 +17,6 @@ def attention(q, k, v, w, *, kind, causal, key_mask, **options):
     return torch.cat([leaked, run(q, False)[..., -1:, :]], dim=-2)
 
 
-IMPLEMENTATION = mutant("causal_off_by_one_leak", attention=attention)
+IMPLEMENTATION = mutant(
+    "causal_off_by_one_leak", attention=attention, input_validation=False, gerf=True, chunk_option="chunk_size"
+)

@@ -2,9 +2,9 @@
 sees only the keys of its own chunk (16 tokens)."""
 
 import torch
+from favor_suite.mutants._base import mutant
 
 import favor
-from properties.mutants._base import mutant
 
 CHUNK = 16
 
@@ -24,4 +24,6 @@ def attention(q, k, v, w, *, kind, causal, key_mask, **options):
     return torch.cat(parts, dim=-2)
 
 
-IMPLEMENTATION = mutant("chunk_state_not_carried", attention=attention, chunk_option=None)
+IMPLEMENTATION = mutant(
+    "chunk_state_not_carried", attention=attention, input_validation=False, gerf=False, chunk_option=None
+)

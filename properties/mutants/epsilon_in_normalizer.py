@@ -1,8 +1,10 @@
 """Mutant: D̂ + ε with ε = 1e-6 in the normalizer, the "safe division" habit (fla's naive kernels
 add 1e-10). It biases every output towards 0 by a factor D̂/(D̂ + ε)."""
 
+from favor_suite.mutants._base import mutant
+from favor_suite.reference.softmax import scaled
+
 import favor
-from properties.mutants._base import mutant, scaled
 
 EPSILON = 1e-6
 
@@ -17,4 +19,6 @@ def attention(q, k, v, w, *, kind, causal, key_mask, **options):
     return out * (normalizer / (normalizer + EPSILON)).to(out.dtype)
 
 
-IMPLEMENTATION = mutant("epsilon_in_normalizer", attention=attention)
+IMPLEMENTATION = mutant(
+    "epsilon_in_normalizer", attention=attention, input_validation=True, gerf=False, chunk_option="chunk_size"
+)

@@ -1,8 +1,9 @@
 """Mutant: GERF features without their constant D = (1 − 4A)^(d/4) (MATH 21). At A = 0 nothing
 changes; at any other A the kernel estimate is off by (1 − 4A)^(−d/2)."""
 
+from favor_suite.mutants._base import mutant
+
 import favor
-from properties.mutants._base import mutant
 
 
 def feature_map(x, w, *, kind, gerf_a=0.0, **options):
@@ -12,4 +13,6 @@ def feature_map(x, w, *, kind, gerf_a=0.0, **options):
     return phi / (1.0 - 4.0 * gerf_a) ** (0.25 * x.shape[-1])
 
 
-IMPLEMENTATION = mutant("gerf_missing_normalizer", feature_map=feature_map)
+IMPLEMENTATION = mutant(
+    "gerf_missing_normalizer", feature_map=feature_map, input_validation=True, gerf=True, chunk_option="chunk_size"
+)

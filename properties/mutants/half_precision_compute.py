@@ -1,8 +1,9 @@
 """Mutant: bidirectional attention computed in the input dtype, bf16/fp16 included, without the
 fp32 accumulation the spec asks for: roundoff of 2⁻⁸ (bf16) in every sum."""
 
+from favor_suite.mutants._base import mutant, plain_linear_attention
+
 import favor
-from properties.mutants._base import mutant, plain_linear_attention
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):
@@ -18,4 +19,6 @@ def attention(q, k, v, w, *, kind, causal, key_mask, **options):
     return plain_linear_attention(q, k, v, w, features=features, causal=False, key_mask=key_mask)
 
 
-IMPLEMENTATION = mutant("half_precision_compute", attention=attention)
+IMPLEMENTATION = mutant(
+    "half_precision_compute", attention=attention, input_validation=False, gerf=False, chunk_option=None
+)

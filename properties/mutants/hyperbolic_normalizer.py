@@ -3,8 +3,9 @@ estimate is twice SM."""
 
 import math
 
+from favor_suite.mutants._base import mutant
+
 import favor
-from properties.mutants._base import mutant
 
 
 def feature_map(x, w, *, kind, **options):
@@ -12,4 +13,6 @@ def feature_map(x, w, *, kind, **options):
     return phi * math.sqrt(2) if kind == "hyperbolic" else phi
 
 
-IMPLEMENTATION = mutant("hyperbolic_normalizer", feature_map=feature_map)
+IMPLEMENTATION = mutant(
+    "hyperbolic_normalizer", feature_map=feature_map, input_validation=True, gerf=True, chunk_option="chunk_size"
+)

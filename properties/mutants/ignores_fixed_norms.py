@@ -2,9 +2,9 @@
 unbiased for SM where the fixed-norm law says it must be biased (SMREG, MATH 13)."""
 
 import torch
+from favor_suite.mutants._base import mutant
 
 import favor
-from properties.mutants._base import mutant
 
 
 def sample_projection(m, d, *, orthogonal, norms, generator):
@@ -19,4 +19,10 @@ def sample_projection(m, d, *, orthogonal, norms, generator):
     )
 
 
-IMPLEMENTATION = mutant("ignores_fixed_norms", sample_projection=sample_projection)
+IMPLEMENTATION = mutant(
+    "ignores_fixed_norms",
+    sample_projection=sample_projection,
+    input_validation=True,
+    gerf=True,
+    chunk_option="chunk_size",
+)

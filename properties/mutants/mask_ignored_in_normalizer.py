@@ -1,8 +1,9 @@
 """Mutant: masked keys are dropped from the numerator (their values zeroed) but still counted in
 the normalizer D̂, so padded outputs shrink towards 0."""
 
+from favor_suite.mutants._base import mutant
+
 import favor
-from properties.mutants._base import mutant
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):
@@ -11,4 +12,6 @@ def attention(q, k, v, w, *, kind, causal, key_mask, **options):
     return favor.favor_attention(q, k, v, w, kind=kind, causal=causal, key_mask=None, **options)
 
 
-IMPLEMENTATION = mutant("mask_ignored_in_normalizer", attention=attention)
+IMPLEMENTATION = mutant(
+    "mask_ignored_in_normalizer", attention=attention, input_validation=False, gerf=True, chunk_option="chunk_size"
+)

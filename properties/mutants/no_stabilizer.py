@@ -2,9 +2,10 @@
 cancels in the ratio (MATH 19): exp under- or overflows in float32 long before the attention
 itself is ill-defined."""
 
+from favor_suite.mutants._base import mutant, plain_linear_attention
+
 import favor
 from favor.validation import compute_dtype
-from properties.mutants._base import mutant, plain_linear_attention
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):
@@ -16,4 +17,4 @@ def attention(q, k, v, w, *, kind, causal, key_mask, **options):
     ).to(q.dtype)
 
 
-IMPLEMENTATION = mutant("no_stabilizer", attention=attention, chunk_option=None)
+IMPLEMENTATION = mutant("no_stabilizer", attention=attention, input_validation=False, gerf=False, chunk_option=None)

@@ -4,8 +4,7 @@ then not Haar-distributed: its first direction stays in a half-space, biasing th
 import math
 
 import torch
-
-from properties.mutants._base import mutant
+from favor_suite.mutants._base import mutant
 
 
 def sample_projection(m, d, *, orthogonal, norms, generator):
@@ -21,4 +20,10 @@ def sample_projection(m, d, *, orthogonal, norms, generator):
     return directions * radii[:, None]
 
 
-IMPLEMENTATION = mutant("qr_without_sign_fix", sample_projection=sample_projection)
+IMPLEMENTATION = mutant(
+    "qr_without_sign_fix",
+    sample_projection=sample_projection,
+    input_validation=True,
+    gerf=True,
+    chunk_option="chunk_size",
+)

@@ -1,8 +1,10 @@
 """Mutant: the right numbers computed the O(L²) way — Â = φ(Q̃)φ(K̃)ᵀ materialised as an L×L
 matrix. Only the cost properties can tell."""
 
+from favor_suite.mutants._base import mutant
+from favor_suite.reference.softmax import scaled
+
 import favor
-from properties.mutants._base import mutant, scaled
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):
@@ -14,4 +16,6 @@ def attention(q, k, v, w, *, kind, causal, key_mask, **options):
     return (scores @ v) / scores.sum(-1, keepdim=True)
 
 
-IMPLEMENTATION = mutant("quadratic_materialised", attention=attention, chunk_option=None)
+IMPLEMENTATION = mutant(
+    "quadratic_materialised", attention=attention, input_validation=False, gerf=False, chunk_option=None
+)

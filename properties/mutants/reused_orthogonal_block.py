@@ -4,9 +4,9 @@ blocks (MATH 10). Rows r and r + d are then parallel."""
 import math
 
 import torch
+from favor_suite.mutants._base import mutant
 
 import favor
-from properties.mutants._base import mutant
 
 
 def sample_projection(m, d, *, orthogonal, norms, generator):
@@ -18,4 +18,10 @@ def sample_projection(m, d, *, orthogonal, norms, generator):
     return block.repeat(math.ceil(m / d), 1)[:m]
 
 
-IMPLEMENTATION = mutant("reused_orthogonal_block", sample_projection=sample_projection)
+IMPLEMENTATION = mutant(
+    "reused_orthogonal_block",
+    sample_projection=sample_projection,
+    input_validation=True,
+    gerf=True,
+    chunk_option="chunk_size",
+)

@@ -5,9 +5,9 @@ independent in norm, so the variance departs from MATH 12. Only a two-sided vari
 import math
 
 import torch
+from favor_suite.mutants._base import mutant
 
 import favor
-from properties.mutants._base import mutant
 
 
 def sample_projection(m, d, *, orthogonal, norms, generator):
@@ -21,4 +21,10 @@ def sample_projection(m, d, *, orthogonal, norms, generator):
     return w / w.norm(dim=-1, keepdim=True) * radius.repeat_interleave(d)[:m, None]
 
 
-IMPLEMENTATION = mutant("shared_block_norm", sample_projection=sample_projection)
+IMPLEMENTATION = mutant(
+    "shared_block_norm",
+    sample_projection=sample_projection,
+    input_validation=True,
+    gerf=True,
+    chunk_option="chunk_size",
+)

@@ -2,9 +2,9 @@
 Every ω_r has norm 1 instead of ≈ √d: the kernel estimates exp(xᵀy/d)-like quantities."""
 
 import torch
+from favor_suite.mutants._base import mutant
 
 import favor
-from properties.mutants._base import mutant
 
 
 def sample_projection(m, d, *, orthogonal, norms, generator):
@@ -14,4 +14,6 @@ def sample_projection(m, d, *, orthogonal, norms, generator):
     return w / w.norm(dim=-1, keepdim=True)
 
 
-IMPLEMENTATION = mutant("unit_norm_rows", sample_projection=sample_projection)
+IMPLEMENTATION = mutant(
+    "unit_norm_rows", sample_projection=sample_projection, input_validation=True, gerf=True, chunk_option="chunk_size"
+)

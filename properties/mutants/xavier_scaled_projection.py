@@ -3,9 +3,9 @@
 import math
 
 import torch
+from favor_suite.mutants._base import mutant
 
 import favor
-from properties.mutants._base import mutant
 
 
 def sample_projection(m, d, *, orthogonal, norms, generator):
@@ -15,4 +15,10 @@ def sample_projection(m, d, *, orthogonal, norms, generator):
     return w / math.sqrt(d)
 
 
-IMPLEMENTATION = mutant("xavier_scaled_projection", sample_projection=sample_projection)
+IMPLEMENTATION = mutant(
+    "xavier_scaled_projection",
+    sample_projection=sample_projection,
+    input_validation=True,
+    gerf=True,
+    chunk_option="chunk_size",
+)

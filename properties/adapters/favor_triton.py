@@ -1,0 +1,62 @@
+"""This project's favor on its Triton backend (``favor_attention(..., backend="triton")``).
+
+Positive features only, fp32/bf16/fp16 inputs. bf16 inputs multiply bf16 tiles on tensor cores and
+accumulate in fp32; fp32 and fp16 inputs compute in fp32 (:data:`favor.triton_attention.PRODUCTS`).
+The backward pass recomputes through the PyTorch path.
+
+On CUDA tensors the kernels are compiled; on CPU tensors they run under Triton's interpreter, which
+must be on before Triton is first imported: on a machine without CUDA this module sets
+``TRITON_INTERPRET=1`` unless it is already set. Gate it with
+``pytest --pyargs favor_suite --favor-impl=favor_suite.adapters.favor_triton`` (add
+``--favor-device cuda`` on a GPU).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import favor  # noqa: E402
+from favor.backend import TRITON_DTYPES  # noqa: E402
+from favor.triton_attention import PRODUCTS  # noqa: E402
+from favor_suite.adapters.favor_impl import sample_projection  # noqa: E402
+from favor_suite.implementation import Implementation, Precision  # noqa: E402
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    projection: torch.Tensor,
+    *,
+    kind: str = "positive",
+    causal: bool = False,
+    key_mask: torch.Tensor | None = None,
+    chunk_size: int = 128,
+) -> torch.Tensor:
+    """:func:`favor.favor_attention` with ``backend="triton"``."""
+    return favor.favor_attention(
+        q, k, v, projection, kind=kind, causal=causal, key_mask=key_mask, chunk_size=chunk_size, backend="triton"
+    )
+
+
+IMPLEMENTATION = Implementation(
+    name="favor-triton",
+    sample_projection=sample_projection,
+    feature_map=favor.feature_map,
+    attention=attention,
+    feature_kinds=("positive",),
+    dtypes=TRITON_DTYPES,
+    chunk_option="chunk_size",
+    compute_precision={dtype: Precision(PRODUCTS[dtype], torch.float32) for dtype in TRITON_DTYPES},
+    known_deviations={
+        "test_flops_double_exactly_when_length_doubles": (
+            "FlopCounterMode sees aten ops only: the Triton kernels' matmuls are invisible to it, so the "
+            "forward count holds only the host-side combination of segment states"
+        ),
+    },
+)
