@@ -58,6 +58,9 @@ class Gate:
     matched: set[str] = field(default_factory=set)
     unmatched: list[str] = field(default_factory=list)
     budget: tuple[float, int] | None = None
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per area, what collection found: cases that apply to the implementation, and the skipped
+    ones by missing capability (known before anything runs; ``--collect-only`` reports it too)."""
 
     def row(self, area: str) -> dict[str, Any]:
         if area not in self.rows:
@@ -252,10 +255,15 @@ def _param_text(value: object) -> str:
     return text.lower() if isinstance(value, bool) else text
 
 
+def _glob(pattern: str) -> str:
+    """``*`` and ``?`` are wildcards; brackets are literal, as in the test ids they are copied from."""
+    return "".join(f"[{c}]" if c in "[]" else c for c in pattern)
+
+
 def _matches(item: pytest.Item, area: str, entry: tuple[str, dict[str, str], str]) -> bool:
     pattern, scopes, _ = entry
     names = (f"{area}::{item.name}", item.name, getattr(item, "originalname", item.name))
-    if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
+    if not any(fnmatch.fnmatchcase(name, _glob(pattern)) for name in names):
         return False
     params = getattr(getattr(item, "callspec", None), "params", {})
     return all(key in params and fnmatch.fnmatchcase(_param_text(params[key]), value) for key, value in scopes.items())
@@ -304,15 +312,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if area is None:
             continue
         areas.add(area)
+        counts = state.cases.setdefault(area, {"applicable": 0, "skipped_by_capability": {}})
         params = getattr(getattr(item, "callspec", None), "params", {})
         needs = [n for mark in item.iter_markers("requires") for n in mark.args] + case_requirements(params)
         missing = sorted(set(needs) - offered, key=needs.index)
         if missing:
+            for capability in missing:
+                skipped = counts["skipped_by_capability"]
+                skipped[capability] = skipped.get(capability, 0) + 1
             item.stash[_MISSING] = missing
             item.add_marker(
                 pytest.mark.skip(reason=f"implementation {state.impl.name!r} lacks capability {', '.join(missing)}")
             )
             continue
+        counts["applicable"] += 1
         for entry in state.deviations:
             if _matches(item, area, entry):
                 state.matched.add(_describe(entry))
@@ -388,7 +401,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         row["failures"].append({"test": test, "severity": severity, "headline": props.get("favor_headline", "")})
     elif report.skipped and report.when in ("setup", "call"):
         row["skipped"] += 1
-        row["skipped_by_capability"][props.get("favor_missing", "other (see -rs)")] += 1
+        for capability in props.get("favor_missing", "other (see -rs)").split(", "):
+            row["skipped_by_capability"][capability] += 1
     elif report.passed and report.when == "call":
         row["passed"] += 1
 
@@ -400,6 +414,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is not None and workeroutput is not None:
         workeroutput["favor_budget"] = state.budget
         workeroutput["favor_unmatched"] = state.unmatched
+        workeroutput["favor_cases"] = state.cases
 
 
 def pytest_testnodedown(node: Any, error: Any) -> None:
@@ -409,6 +424,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     if state is not None and output.get("favor_budget") is not None:
         state.budget = tuple(output["favor_budget"])
         state.unmatched = list(output.get("favor_unmatched", []))
+        state.cases = dict(output.get("favor_cases", {}))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -472,15 +488,21 @@ def verdict(state: Gate, exitstatus: int) -> dict[str, Any]:
         "totals": totals,
         "skipped_by_capability": dict(by_capability),
         "unmatched_deviations": state.unmatched,
+        "cases": state.cases,
         "areas": areas,
     }
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = gate(config)
-    if state is None or not state.rows:
+    if state is None or not (state.rows or state.cases):
         return
     result = verdict(state, exitstatus)
+    path = config.getoption("favor_report")
+    if not state.rows:
+        if path:
+            Path(path).write_text(json.dumps(result, indent=2))
+        return
     tr = terminalreporter
     tr.section(f"FAVOR verdict for {state.impl.name!r}")
     tr.write_line(f"{'area':<24}" + "".join(f"{c:>9}" for c in _COLUMNS))
@@ -490,7 +512,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.write_line(_budget_line(state) + f"; profile {result['profile']!r}; {result['duration_s']:.0f} s")
     if result["skipped_by_capability"]:
         skipped = ", ".join(f"{cap}: {n}" for cap, n in sorted(result["skipped_by_capability"].items()))
-        tr.write_line(f"skipped for a missing capability: {skipped}")
+        tr.write_line(f"skipped cases by missing capability (a case missing two counts twice): {skipped}")
     for severity in (*SEVERITIES, "error"):
         for area, row in result["areas"].items():
             for failure in row["failures"]:
@@ -501,7 +523,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             tr.write_line(f"  XPASS    {area}::{test}: listed as a known deviation, now passes")
     for entry in result["unmatched_deviations"]:
         tr.write_line(f"  WARNING  known deviation {entry!r} matches no collected test", yellow=True)
-    path = config.getoption("favor_report")
     if path:
         Path(path).write_text(json.dumps(result, indent=2))
         tr.write_line(f"verdict written to {path}")
