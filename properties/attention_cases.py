@@ -7,11 +7,19 @@ from __future__ import annotations
 import math
 
 import torch
-from favor_suite import strategies as hh
-from favor_suite.implementation import Implementation, precision_of
-from favor_suite.reference.rounding import accumulation_roundoff, term_error, unit_roundoff
-from favor_suite.reference.softmax import allowed_pairs, feature_attention, scaled
 from hypothesis import strategies as st
+
+from favor_suite import strategies as hh
+from favor_suite.implementation import Implementation, Precision, precision_of
+from favor_suite.reference.rounding import (
+    accumulation_roundoff,
+    feature_error,
+    gamma,
+    term_error,
+    underflow_error,
+    unit_roundoff,
+)
+from favor_suite.reference.softmax import allowed_pairs, feature_attention, scaled
 
 __all__ = [
     "call",
@@ -19,6 +27,7 @@ __all__ = [
     "draw_mask",
     "draw_problem",
     "gaussian_projection",
+    "gradients_on_same_features",
     "quadratic_on_same_features",
 ]
 
@@ -73,7 +82,8 @@ def quadratic_on_same_features(
         |ΔŶ_ic| ≤ ε·(Σ_jf |φ_f(q̃_i)||φ_f(k̃_j)||v_jc| + |Ŷ_ic|·Σ_jf |φ_f(q̃_i)||φ_f(k̃_j)|)/|D̂_i| + u_out·|Ŷ_ic|
 
     (numerator and normalizer each within ε of their absolute sums; the quotient's first-order
-    error; one final rounding to the output dtype). ``feature_options`` go to ``feature_map``."""
+    error; one final rounding to the output dtype, subnormal results included: + η_out,
+    ``underflow_error``). ``feature_options`` go to ``feature_map``."""
     q64, k64, v64, w64 = (x.detach().double() for x in (q, k, v, w))
     qf = impl.feature_map(scaled(q64), w64, kind=kind, **feature_options).double()
     kf = impl.feature_map(scaled(k64), w64, kind=kind, **feature_options).double()
@@ -93,7 +103,7 @@ def quadratic_on_same_features(
         products=unit_roundoff(precision.products),
         accumulation=accumulation_roundoff(precision.accumulation),
     )
-    allowance = epsilon * magnitude + unit_roundoff(dtype) * y.abs()
+    allowance = epsilon * magnitude + unit_roundoff(dtype) * y.abs() + underflow_error(dtype)
     return y, allowance
 
 
@@ -114,3 +124,89 @@ def draw_problem(
     m = data.draw(st.integers(1, max_m), label="m")
     w = gaussian_projection(m, seq.q.shape[-1], hh.generator(seq.seed + 1, device))
     return seq, w
+
+
+def _feature_slopes(x: torch.Tensor, w: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(|φ(x̃)|, |∂φ_f/∂x̃_k| bound) for the exact map ``kind`` (MATH 2-4), float64, ``[..., F]`` and
+    ``[..., F, d]``: positive/hyperbolic ∂φ_f = φ_f·(±ω_f − x̃); trigonometric
+    ∂(e^{‖x̃‖²/2}sin ωᵀx̃) = e^{‖x̃‖²/2}(cos ωᵀx̃·ω + sin ωᵀx̃·x̃) and its cosine twin."""
+    m = w.shape[0]
+    proj = x @ w.transpose(-2, -1)
+    half = 0.5 * x.square().sum(-1, keepdim=True)
+    if kind == "trigonometric":
+        scale = torch.exp(half) / math.sqrt(m)
+        sin, cos = torch.sin(proj).abs(), torch.cos(proj).abs()
+        values = scale * torch.cat([sin, cos], dim=-1)
+        slopes = scale.unsqueeze(-1) * (
+            torch.cat([cos, sin], dim=-1).unsqueeze(-1) * torch.cat([w, w]).abs()
+            + torch.cat([sin, cos], dim=-1).unsqueeze(-1) * x.abs().unsqueeze(-2)
+        )
+        return values, slopes
+    signs = (1.0,) if kind == "positive" else (1.0, -1.0)
+    norm = math.sqrt(m * len(signs))
+    values = torch.cat([torch.exp(s * proj - half) / norm for s in signs], dim=-1)
+    directions = torch.cat([s * w for s in signs])
+    slopes = values.unsqueeze(-1) * (directions - x.unsqueeze(-2)).abs()
+    return values, slopes
+
+
+def gradients_on_same_features(
+    impl: Implementation,
+    q,
+    k,
+    v,
+    w,
+    cotangent,
+    *,
+    kind: str = "positive",
+    causal: bool = False,
+    key_mask=None,
+    precision: Precision,
+    out_dtype: torch.dtype,
+) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    """((dq, dk, dv), their allowances): float64 autograd of ⟨cotangent, D̂⁻¹ÂV⟩ through the
+    quadratic computation on φ from ``feature_map`` (MATH 17), and the elementwise rounding
+    allowance of an implementation computing the same gradients at ``precision``.
+
+    Each gradient entry is a sum of terms, each the product of two features, one feature slope
+    (``_feature_slopes``), the cotangent, (v − Ŷ) and 1/D̂ (the chain rule through Ŷ = N̂/D̂):
+    dv_j = Σ_i g_i â_ij/D̂_i; ∂φ_f(k̃_j) = Σ_i φ_f(q̃_i)·gᵢᵀ(v_j − Ŷ_i)/D̂_i; ∂φ_f(q̃_i) = Σ_j
+    φ_f(k̃_j)·gᵢᵀ(v_j − Ŷ_i)/D̂_i, then through the slopes and d^(−1/4). The allowance is
+    ε·Σ|terms| + u_out·|grad| + η_out with ε = 3·feature_error + γ_6(u_p) + γ_{Lq+Lk+F+dv+d}(u_a) + the
+    forward ε of Ŷ and D̂ (``term_error``): first order in u (MATH "Rounding allowances")."""
+    leaves = [x.detach().double().requires_grad_(True) for x in (q, k, v)]
+    q64, k64, v64 = leaves
+    w64 = w.detach().double()
+    qf = impl.feature_map(scaled(q64), w64, kind=kind).double()
+    kf = impl.feature_map(scaled(k64), w64, kind=kind).double()
+    y = feature_attention(qf, kf, v64, causal=causal, key_mask=key_mask)
+    g = cotangent.double()
+    reference = torch.autograd.grad((y * g).sum(), leaves)
+    with torch.no_grad():
+        y = y.detach()
+        allowed = allowed_pairs(q.shape[-2], k.shape[-2], causal=causal, key_mask=key_mask, device=y.device)
+        qv, q_slope = _feature_slopes(scaled(q64.detach()), w64, kind)
+        kv, k_slope = _feature_slopes(scaled(k64.detach()), w64, kind)
+        absolute = (qv @ kv.transpose(-2, -1)).masked_fill(~allowed, 0.0)
+        den = (qf @ kf.transpose(-2, -1)).detach().masked_fill(~allowed, 0.0).sum(-1, keepdim=True).abs()
+        weight = (g.abs() @ v64.detach().abs().transpose(-2, -1) + (g.abs() * y.abs()).sum(-1, keepdim=True)) / den
+        weight = weight.masked_fill(~allowed, 0.0)
+        scale = q.shape[-1] ** -0.25
+        magnitudes = (
+            scale * torch.einsum("...if,...ifk->...ik", weight @ kv, q_slope),
+            scale * torch.einsum("...jf,...jfk->...jk", weight.transpose(-2, -1) @ qv, k_slope),
+            (absolute / den).transpose(-2, -1) @ g.abs(),
+        )
+        norms = scaled(q64).norm(dim=-1).amax() + scaled(k64).norm(dim=-1).amax()
+        exponent = float(w64.norm(dim=-1).amax() * norms + norms**2 + math.log(2 * w.shape[0]))
+        u_p, u_a = unit_roundoff(precision.products), accumulation_roundoff(precision.accumulation)
+        sums = q.shape[-2] + k.shape[-2] + qf.shape[-1] + v.shape[-1] + q.shape[-1]
+        forward = term_error(
+            d=q.shape[-1], exponent=exponent, features=qf.shape[-1], length=k.shape[-2], products=u_p, accumulation=u_a
+        )
+        epsilon = 3 * feature_error(q.shape[-1], exponent, u_p) + gamma(6, u_p) + gamma(sums, u_a) + forward
+        u_out, eta_out = unit_roundoff(out_dtype), underflow_error(out_dtype)
+        allowances = tuple(
+            epsilon * mag + u_out * ref.abs() + eta_out for mag, ref in zip(magnitudes, reference, strict=True)
+        )
+    return reference, allowances

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import torch
+
 from favor_suite.implementation import Implementation
+from favor_suite.reference import projections as suite
 
 __all__ = ["kernel_estimates", "projection_source", "projections"]
 
@@ -25,13 +27,10 @@ def projections(
     implementation's sampler, or the suite's: see :func:`projection_source`)."""
     if projection_source(impl, orthogonal=orthogonal, norms=norms) == "implementation":
         draws = [impl.sample_projection(m, d, orthogonal=orthogonal, norms=norms, generator=gen) for _ in range(calls)]
+    elif orthogonal:
+        return suite.haar_orthogonal(m, d, gen, norms=norms, batch=(calls,))
     else:
-        from favor_suite.reference import projections as suite
-
-        if orthogonal:
-            draws = [suite.haar_orthogonal(m, d, gen, norms=norms) for _ in range(calls)]
-        else:
-            draws = [suite.iid_gaussian(m, d, gen) for _ in range(calls)]
+        return suite.iid_gaussian(m, d, gen, batch=(calls,))
     return torch.stack([w.detach().to(device=gen.device, dtype=torch.float64) for w in draws])
 
 

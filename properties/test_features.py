@@ -21,14 +21,16 @@ import math
 import numpy as np
 import pytest
 import torch
-from favor_suite import budget, checks
-from favor_suite import strategies as hh
-from favor_suite.assertions import assert_close, assert_law, assert_shape
-from favor_suite.reference.rounding import exp_sum_bound, unit_roundoff
-from favor_suite.reference.statistics import sin_squared_cdf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+
+from favor_suite import budget, checks
+from favor_suite import strategies as hh
+from favor_suite.assertions import assert_close, assert_law, assert_shape
+from favor_suite.reference.features import feature_width
+from favor_suite.reference.rounding import exp_sum_bound, unit_roundoff
+from favor_suite.reference.statistics import sin_squared_cdf
 
 ROWS = 4000
 
@@ -42,8 +44,7 @@ def _draw_pair(data, device):
 
 def _features(impl, x, y, w, kind):
     phi = impl.feature_map(torch.stack([x, y]), w, kind=kind).double()
-    width = 2 * ROWS if kind in ("hyperbolic", "trigonometric") else ROWS
-    assert_shape(f"feature_map(kind={kind!r}) of 2 vectors, {ROWS} rows", phi.shape, (2, width))
+    assert_shape(f"feature_map(kind={kind!r}) of 2 vectors, {ROWS} rows", phi.shape, (2, feature_width(kind, ROWS)))
     return phi
 
 

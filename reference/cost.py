@@ -6,11 +6,9 @@ All counts are per batch element; multiply by the product of the leading dims.
 
 from __future__ import annotations
 
+from favor_suite.reference.features import feature_width
+
 __all__ = ["exact_attention_flops", "favor_forward_flops"]
-
-
-def _feature_width(kind: str, m: int) -> int:
-    return 2 * m if kind in ("hyperbolic", "trigonometric") else m
 
 
 def favor_forward_flops(
@@ -29,7 +27,7 @@ def favor_forward_flops(
     Causal, per chunk of c rows: Q′_cK′_cᵀ (2c²F), its product with [V_c 1] (2c²(dv+1)), the
     carried state Q′_cS and the state update K′_cᵀ[V_c 1] (2cF(dv+1) each). F is the feature width.
     """
-    features = _feature_width(kind, m)
+    features = feature_width(kind, m)
     total = 4 * length * d * m
     if not causal:
         return total + 4 * length * features * (dv + 1)

@@ -1,12 +1,130 @@
-"""Bias and variance of the FAVOR+ attention output Ŷ, a ratio estimator (MATH 17, 20)."""
+"""Moments of the FAVOR attention output: exact for the numerator and normalizer, approximate for
+their ratio Ŷ (MATH 17, 20, 20a, 41).
+
+For query row i, the m-row estimates N̂_ic = Σ_j Â_ij V_jc and D̂_i = Σ_j Â_ij are means of m iid
+vectors X_r = Σ_j Y_rj·(V_j, 1) (iid projection rows), Y_rj the one-row estimate of
+A_ij = SM(q̃_i, k̃_j) (``estimator_moments``). Their moments up to order four are exact closed forms
+(``output_moments``); the ratio Ŷ = N̂/D̂ has only the delta-method approximation
+(``delta_method_moments``). Inputs are unbatched float tensors; results are float64.
+"""
 
 from __future__ import annotations
 
+import itertools
+from typing import NamedTuple
+
 import torch
+from favor_suite.reference.softmax import allowed_pairs, softmax_attention
 
-from reference.softmax import allowed_pairs, softmax_attention
+__all__ = ["OUTPUT_KINDS", "OutputMoments", "delta_method_moments", "output_moments"]
 
-__all__ = ["delta_method_moments"]
+OUTPUT_KINDS = ("positive", "hyperbolic", "trigonometric")
+
+_EDGES = list(itertools.combinations(range(4), 2))
+_COVERING = [
+    [e for b, e in enumerate(_EDGES) if mask >> b & 1]
+    for mask in range(1, 2 ** len(_EDGES))
+    if {t for b, e in enumerate(_EDGES) if mask >> b & 1 for t in e} == {0, 1, 2, 3}
+]
+"""The 41 edge sets on four positions that leave no position isolated (MATH 41)."""
+
+
+class OutputMoments(NamedTuple):
+    """Exact moments of N̂_ic and D̂_i for m iid rows (MATH 41); shapes ``[Lq, dv]`` or ``[Lq]``."""
+
+    mean_numerator: torch.Tensor
+    """E N̂_ic = Σ_j A_ij V_jc (unbiased, MATH 17)."""
+    mean_normalizer: torch.Tensor
+    """E D̂_i = Σ_j A_ij."""
+    var_numerator: torch.Tensor
+    """Var N̂_ic = μ₂[c, c]/m."""
+    var_normalizer: torch.Tensor
+    """Var D̂_i = μ₂[D, D]/m."""
+    cov: torch.Tensor
+    """Cov(N̂_ic, D̂_i) = μ₂[c, D]/m."""
+    var_sq_numerator: torch.Tensor
+    """Var((N̂_ic − EN̂_ic)²) = (μ₄[cccc] + (2m − 3)μ₂[cc]²)/m³."""
+    var_sq_normalizer: torch.Tensor
+    """Var((D̂_i − ED̂_i)²) = (μ₄[DDDD] + (2m − 3)μ₂[DD]²)/m³."""
+    var_cross: torch.Tensor
+    """Var((N̂_ic − EN̂_ic)(D̂_i − ED̂_i)) = (μ₄[ccDD] + (m − 1)μ₂[cc]μ₂[DD] + (m − 2)μ₂[cD]²)/m³."""
+
+
+def _edge_view(gram: torch.Tensor, edge: tuple[int, int]) -> torch.Tensor:
+    """C[j_t, j_t′] for positions (t, t′), broadcast to ``[Lq, L, L, L, L]``."""
+    view = gram
+    for position in sorted({0, 1, 2, 3} - set(edge)):
+        view = view.unsqueeze(1 + position)
+    return view
+
+
+def _central_kernels(gram: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(K₂ ``[Lq, L, L]``, K₄ ``[Lq, L, L, L, L]``): E[Π_t (Y_{j_t}/A_{j_t} − 1)] for two and four
+    positions (MATH 41): averaged over sign patterns ε (hyperbolic, trigonometric; positive: ε = 1),
+    Σ over edge sets G covering every position of Π_{(t,t′)∈G} expm1(ε_tε_t′·C[j_t, j_t′])."""
+    if kind == "positive":
+        patterns, k2 = [(1, 1, 1, 1)], torch.expm1(gram)
+    else:
+        patterns, k2 = [(1, *rest) for rest in itertools.product((1, -1), repeat=3)], 2 * torch.sinh(gram / 2) ** 2
+    views = [_edge_view(gram, edge) for edge in _EDGES]
+    k4 = torch.zeros(gram.shape[:1] + gram.shape[1:2] * 4, dtype=gram.dtype, device=gram.device)
+    for eps in patterns:
+        factors = {e: torch.expm1(eps[e[0]] * eps[e[1]] * v) for e, v in zip(_EDGES, views, strict=True)}
+        for graph in _COVERING:
+            product = factors[graph[0]]
+            for edge in graph[1:]:
+                product = product * factors[edge]
+            k4 = k4 + product
+    return k2, k4 / len(patterns)
+
+
+def output_moments(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    m: int,
+    *,
+    kind: str = "positive",
+    causal: bool = False,
+    key_mask: torch.Tensor | None = None,
+) -> OutputMoments:
+    """Exact moments of N̂ and D̂ with m iid projection rows ω_r ~ N(0, I_d) (MATH 41).
+
+    q: ``[Lq, d]``, k: ``[Lk, d]``, v: ``[Lk, dv]`` unscaled (q̃ = d^(−1/4)q, likewise k̃);
+    key_mask: ``[Lk]`` bool. Allowed keys as in ``softmax_attention``. With z_j = q̃_i + k̃_j
+    (positive, hyperbolic) or z_j = q̃_i − k̃_j (trigonometric) and C_jl = ±z_jᵀz_l (− for trig),
+    the per-row central moments of X_r are μ₂ = Σ_jl K₂[j,l] a_j a_lᵀ and μ₄ = Σ K₄[j1..j4] a_j1 ⊗ … ⊗ a_j4,
+    a_j = A_ij(V_j, 1); the moments of the mean of m iid X_r follow (fields of ``OutputMoments``).
+    Cost O(Lq·Lk⁴): test sizes only (Lk ≤ ~10).
+    """
+    if kind not in OUTPUT_KINDS:
+        raise ValueError(f"kind must be one of {OUTPUT_KINDS}, got {kind!r}")
+    q, k, v = q.double(), k.double(), v.double()
+    scale = q.shape[-1] ** -0.25
+    qt, kt = q * scale, k * scale
+    allowed = allowed_pairs(q.shape[-2], k.shape[-2], causal=causal, key_mask=key_mask, device=q.device)
+    a = torch.exp(qt @ kt.T) * allowed  # [Lq, Lk]
+    sign = -1.0 if kind == "trigonometric" else 1.0
+    z = qt[:, None, :] + sign * kt[None, :, :]  # [Lq, Lk, d]
+    k2, k4 = _central_kernels(sign * z @ z.transpose(-2, -1), kind)
+    weights = a[..., None] * torch.cat([v, torch.ones_like(v[:, :1])], dim=-1)  # a_j: [Lq, Lk, dv+1]
+    mu2 = torch.einsum("ijl,ijc,ild->icd", k2, weights, weights)
+    mu4 = torch.einsum("ijklm,ijc,ikc,ilc,imc->ic", k4, weights, weights, weights, weights)
+    num, den = weights[..., :-1], weights[..., -1]
+    mu4_cross = torch.einsum("ijklm,ijc,ikc,il,im->ic", k4, num, num, den, den)
+    var = torch.diagonal(mu2, dim1=-2, dim2=-1)  # [Lq, dv+1]
+    cov = mu2[:, :-1, -1]
+    var_sq = (mu4 + (2 * m - 3) * var**2) / m**3
+    return OutputMoments(
+        mean_numerator=a @ v,
+        mean_normalizer=a.sum(-1),
+        var_numerator=var[:, :-1] / m,
+        var_normalizer=var[:, -1] / m,
+        cov=cov / m,
+        var_sq_numerator=var_sq[:, :-1],
+        var_sq_normalizer=var_sq[:, -1],
+        var_cross=(mu4_cross + (m - 1) * var[:, :-1] * var[:, -1:] + (m - 2) * cov**2) / m**3,
+    )
 
 
 def delta_method_moments(
@@ -18,16 +136,18 @@ def delta_method_moments(
     causal: bool = False,
     key_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """First-order (delta-method) bias and variance of Ŷ_ic with m iid positive features.
+    """Second-order (delta-method) approximation of the bias and variance of Ŷ_ic = N̂_ic/D̂_i with
+    m iid positive features. **(derived)**, MATH 20; an approximation, not a bound.
 
-    **(derived)**, MATH 20. For row i, with q̃ = d^(-1/4)q, k̃ = d^(-1/4)k, a_j = exp(q̃_iᵀk̃_j),
-    z_j = q̃_i + k̃_j, C_jl = a_j a_l (exp(z_jᵀz_l) − 1) (m·Cov(Â_ij, Â_il) for iid positive
-    features), D = Σ_j a_j, y = Y_ic and r_j = V_jc − y:
+    For row i, with q̃ = d^(-1/4)q, k̃ = d^(-1/4)k, a_j = exp(q̃_iᵀk̃_j), z_j = q̃_i + k̃_j,
+    C_jl = a_j a_l (exp(z_jᵀz_l) − 1) (m·Cov(Â_ij, Â_il), MATH 20a), D = Σ_j a_j, y = Y_ic and
+    r_j = V_jc − y:
 
         bias ≈ −(1/(m D²)) Σ_jl C_jl r_j,    Var ≈ (1/(m D²)) Σ_jl C_jl r_j r_l   (+O(m⁻²)).
 
-    Sums run over the allowed keys (j, l ≤ i when causal; masked keys removed). Accurate for
-    m ≥ 32. Cost O(Lq·Lk²·d): test sizes only. Returns ``(bias, variance)``, each ``[..., Lq, dv]``.
+    Sums run over the allowed keys (j, l ≤ i when causal; masked keys removed). Measured within
+    0.93-1.00 of the true variance for m ≥ 32 at s ≲ 1 (MATH 20). Cost O(Lq·Lk²·d).
+    Returns ``(bias, variance)``, each ``[..., Lq, dv]``.
     """
     q, k, v = q.double(), k.double(), v.double()
     scale = q.shape[-1] ** -0.25

@@ -17,6 +17,7 @@ __all__ = [
     "gamma",
     "ratio_of_sums_bound",
     "term_error",
+    "underflow_error",
     "unit_roundoff",
 ]
 
@@ -31,6 +32,14 @@ def unit_roundoff(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).eps / 2
 
 
+def underflow_error(dtype: torch.dtype) -> float:
+    """η = ½·ε·tiny: the absolute error of rounding a number into the subnormal range of ``dtype``
+    (gradual underflow: fl(x) = x(1 + δ) + η, |δ| ≤ u, |η| ≤ η; Higham §2.1). A final rounding to
+    fp16 of a gradient of size 1e-6 has an error of η = 3e-8, far above u·|x|."""
+    info = torch.finfo(dtype)
+    return info.tiny * info.eps / 2
+
+
 def accumulation_roundoff(declared: torch.dtype) -> float:
     """Unit roundoff the suite allows for sums over the sequence and the features: the declared
     accumulation's, but never coarser than fp32's — the standard of serious kernels (flash
@@ -38,11 +47,12 @@ def accumulation_roundoff(declared: torch.dtype) -> float:
     return min(unit_roundoff(declared), unit_roundoff(torch.float32))
 
 
-def gamma(n: int, u: float) -> float:
+def gamma(n: int | torch.Tensor, u: float) -> float | torch.Tensor:
     """γ_n = n·u/(1 − n·u): bound on the relative error of a length-n sum or dot product, and on
-    |Π(1 + δ_i)^{±1} − 1| for n factors |δ_i| ≤ u (Higham §3.1, Lemma 3.1)."""
+    |Π(1 + δ_i)^{±1} − 1| for n factors |δ_i| ≤ u (Higham §3.1, Lemma 3.1). ``n`` may be a tensor
+    of lengths (one per output element)."""
     nu = n * u
-    if nu >= 1:
+    if bool((torch.as_tensor(nu) >= 1).any()):
         raise ValueError(f"n·u = {nu} ≥ 1: no rounding bound")
     return nu / (1 - nu)
 
@@ -55,7 +65,9 @@ def feature_error(d: int, exponent: float, u: float) -> float:
     return gamma(d + FEATURE_EXTRA_TERMS, u) * (1 + exponent)
 
 
-def term_error(*, d: int, exponent: float, features: int, length: int, products: float, accumulation: float) -> float:
+def term_error(
+    *, d: int, exponent: float, features: int, length: int | torch.Tensor, products: float, accumulation: float
+) -> float | torch.Tensor:
     """Relative error bound ε of the numerator Σ_j Σ_f φ_f(q)φ_f(k_j)v_j (and the normalizer,
     v = 1) of attention, measured against Σ_j Σ_f |φ_f(q)||φ_f(k_j)||v_j|, whatever the order of
     the summation: each term is two features (error ``feature_error`` each, in the products'

@@ -1,9 +1,11 @@
-"""Critical values, power and exact laws for the suite's statistical tests (MATH 24-28).
+"""Critical values, power and exact laws for the suite's statistical tests (MATH 24-28, 39-40).
 
 Every tolerance in ``properties/`` is one of these functions of a stated false-alarm
-probability α and a closed-form variance from :mod:`reference.kernel_moments`.
+probability α and a closed-form variance from :mod:`favor_suite.reference.kernel_moments`.
 Sources: Dvoretzky-Kiefer-Wolfowitz-Massart inequality (Massart 1990); TensorFlow Probability
-``statistical_testing`` (the DKWM bracket of a bounded mean); MATH.md §7.
+``statistical_testing`` (the DKWM bracket of a bounded mean); the median-of-means bound (Chebyshev
+per group, Chernoff-Hoeffding over groups; Lugosi & Mendelson 2019); the Edgeworth expansion
+(Hall 1992, §2.2); MATH §7.
 """
 
 from __future__ import annotations
@@ -15,12 +17,18 @@ from scipy import stats
 
 __all__ = [
     "HEAVY_TAIL_SAFETY",
+    "MOM_C",
     "bounded_mean_interval",
     "correlation_t_critical",
     "detectable_relative_bias",
     "dkwm_epsilon",
+    "edgeworth_tail_inflation",
     "ks_distance",
+    "median_of_means",
+    "mom_groups",
+    "mom_threshold",
     "normal_critical",
+    "samples_for_mom",
     "samples_for_relative_bias",
     "sin_squared_cdf",
     "z_test_critical",
@@ -101,3 +109,74 @@ def bounded_mean_interval(samples: np.ndarray, low: float, high: float, alpha: f
     lower_cdf = np.clip(ecdf - eps, 0.0, 1.0)
     # mean = high − ∫ F: a larger CDF gives a smaller mean.
     return float(high - (widths * upper_cdf).sum()), float(high - (widths * lower_cdf).sum())
+
+
+# ---------------------------------------------------------------- median of means (MATH 39)
+MOM_C = 3.0
+"""Chebyshev multiple c of a group mean's standard deviation. The threshold² per sample is
+c²·σ²·k/n with k ≈ ln(1/α)/KL(½‖1/c²) groups, so c minimises c²/KL(½‖1/c²): the minimiser is
+c ≈ 2.89 (value 19.34); c = 3 gives 19.38, within 0.3 % (MATH 39)."""
+
+
+def _kl_half(p: float) -> float:
+    """KL(½ ‖ p) = −½·ln(4p(1 − p)), the Chernoff exponent of Binomial(k, p) reaching k/2."""
+    return -0.5 * math.log(4 * p * (1 - p))
+
+
+def mom_groups(alpha: float, c: float = MOM_C) -> int:
+    """k, the smallest odd integer with exp(−k·KL(½ ‖ 1/c²)) ≤ α (MATH 39): a group mean leaves
+    μ ± c·σ_group with probability ≤ 1/c² (Chebyshev); the median of k group means leaves it only
+    if ≥ k/2 groups do, probability ≤ exp(−k·KL(½ ‖ 1/c²)) (Chernoff-Hoeffding)."""
+    if not c > math.sqrt(2):
+        raise ValueError(f"c must exceed √2 (so that 1/c² < ½), got {c}")
+    k = math.ceil(math.log(1 / alpha) / _kl_half(1 / c**2))
+    return k + (k % 2 == 0)
+
+
+def mom_threshold(sigma: float, n: int, alpha: float) -> float:
+    """t = c·σ/√⌊n/k⌋, k = mom_groups(α): P(|MoM − μ| > t) ≤ α for n iid samples of standard
+    deviation σ, whatever their law (MATH 39). c = MOM_C."""
+    size = n // mom_groups(alpha)
+    if size < 1:
+        raise ValueError(f"{n} samples cannot fill {mom_groups(alpha)} groups")
+    return MOM_C * sigma / math.sqrt(size)
+
+
+def median_of_means(samples: np.ndarray, groups: int) -> np.ndarray:
+    """Median over ``groups`` consecutive groups of ⌊n/groups⌋ samples of the group means;
+    samples ``[n, ...]`` iid down the first axis, the last n mod groups unused. Returns ``[...]``."""
+    x = np.asarray(samples, dtype=np.float64)
+    size = x.shape[0] // groups
+    if size < 1:
+        raise ValueError(f"{x.shape[0]} samples cannot fill {groups} groups")
+    means = x[: groups * size].reshape(groups, size, *x.shape[1:]).mean(axis=1)
+    return np.median(means, axis=0)
+
+
+def samples_for_mom(relative_variance: float, bias: float, alpha: float, beta: float) -> int:
+    """n = k·⌈(c + c_β)²·v/b²⌉ samples for a median-of-means test at false-alarm α (threshold
+    ``mom_threshold``) to detect a relative shift b of the mean with probability ≥ 1 − β; v = σ²/μ²
+    (MATH 39). With the same k groups the MoM strays beyond c_β·σ/√(n/k) from the shifted mean with
+    probability ≤ exp(−k·KL(½ ‖ 1/c_β²)) = β, so a shift ≥ (c + c_β)σ/√(n/k) is detected; at β = α
+    c_β = c: a shift of twice the threshold."""
+    k = mom_groups(alpha)
+    p_beta = (1 - math.sqrt(1 - beta ** (2 / k))) / 2
+    c_beta = 1 / math.sqrt(p_beta)
+    return k * math.ceil((MOM_C + c_beta) ** 2 * relative_variance / bias**2)
+
+
+# ---------------------------------------------------------------- Edgeworth (MATH 40)
+def edgeworth_tail_inflation(z: object, skewness: object, excess_kurtosis: object) -> np.ndarray:
+    """max(P(Z > z), P(Z < −z))/Φ̄(z) for a standardized mean Z by the Edgeworth expansion through
+    its n⁻¹ terms (MATH 40): with γ₁, γ₂ the skewness and excess kurtosis *of the mean*,
+
+        P(Z > ±z) ≈ Φ̄(z) + φ(z)[±γ₁He₂(z)/6 + γ₂He₃(z)/24 + γ₁²He₅(z)/72],
+
+    He₂ = z² − 1, He₃ = z³ − 3z, He₅ = z⁵ − 10z³ + 15z; the worse side has |γ₁He₂|. A two-sided
+    test at level α has false-alarm rate ≤ α × this inflation (to the expansion's accuracy, which
+    is O(n^{−3/2}) and *optimistic* in far tails of right-skewed laws, MATH 40)."""
+    z = np.asarray(z, dtype=np.float64)
+    g1, g2 = np.asarray(skewness, dtype=np.float64), np.asarray(excess_kurtosis, dtype=np.float64)
+    he2, he3, he5 = z * z - 1, z**3 - 3 * z, z**5 - 10 * z**3 + 15 * z
+    hazard = np.exp(stats.norm.logpdf(z) - stats.norm.logsf(z))  # φ/Φ̄, stable in the far tail
+    return 1 + hazard * (np.abs(g1 * he2) / 6 + g2 * he3 / 24 + g1 * g1 * he5 / 72)

@@ -52,7 +52,7 @@ MINIMAL_CASES = {
     "favorpp": 0,
     "features": 1,
     "kernel_estimator": 8,
-    "numerics": 4,
+    "numerics": 7,
     "projections": 0,
 }
 """Cases that apply to the minimal record, per area. attention_identities: linear = quadratic,
@@ -61,7 +61,8 @@ bidirectional); attention_statistics: the three output statistics (bidirectional
 in q, k, v (bidirectional); cost: FLOPs, shapes, live memory (bidirectional); features: the
 positive law; kernel_estimator: unbiasedness and variance (iid and orthogonal, on the suite's
 projections), ORF vs iid, 1/m (iid and orthogonal), one entry independent of the others;
-numerics: finite range (fp64, fp32), fp32 vs fp64, gradcheck. Nothing of projections (no
+numerics: finite range (fp64, fp32), fp32 vs fp64 at short and long L, gradcheck, gradients
+against float64 (fp64, fp32). Nothing of projections (no
 sampler), favorpp (no GERF) or bad_input (no validation)."""
 
 

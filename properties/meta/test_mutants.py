@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from favor_suite.mutants import CATALOGUE
 from favor_suite.plugin import SEVERITIES
 

@@ -29,5 +29,8 @@ CATALOGUE: dict[str, tuple[str, ...]] = {
     "per_key_stabilizer": ("attention_identities",),
     "global_key_max_causal": ("causality",),
     "half_precision_compute": ("numerics",),
+    "half_precision_accumulator": ("numerics",),
+    "detached_normalizer": ("numerics",),
+    "chunk_state_gradient_dropped": ("numerics",),
     "gerf_missing_normalizer": ("favorpp",),
 }

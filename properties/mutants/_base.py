@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from favor_suite.adapters.favor_impl import sample_projection as favor_sampler
-from favor_suite.implementation import Implementation
-from favor_suite.reference.softmax import scaled
 
 import favor
 from favor.attention import _poison, _sanitize
+from favor_suite.adapters.favor_impl import sample_projection as favor_sampler
+from favor_suite.implementation import Implementation
+from favor_suite.reference.softmax import scaled
 
 __all__ = ["FAVOR_KINDS", "favor_sampler", "mutant", "plain_linear_attention"]
 

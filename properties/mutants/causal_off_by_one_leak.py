@@ -2,9 +2,9 @@
 future token leaks into every output but the last."""
 
 import torch
-from favor_suite.mutants._base import mutant
 
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):

@@ -2,9 +2,9 @@
 sees only the keys of its own chunk (16 tokens)."""
 
 import torch
-from favor_suite.mutants._base import mutant
 
 import favor
+from favor_suite.mutants._base import mutant
 
 CHUNK = 16
 

@@ -1,10 +1,9 @@
 """Mutant: D̂ + ε with ε = 1e-6 in the normalizer, the "safe division" habit (fla's naive kernels
 add 1e-10). It biases every output towards 0 by a factor D̂/(D̂ + ε)."""
 
+import favor
 from favor_suite.mutants._base import mutant
 from favor_suite.reference.softmax import scaled
-
-import favor
 
 EPSILON = 1e-6
 

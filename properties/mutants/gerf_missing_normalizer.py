@@ -1,9 +1,8 @@
 """Mutant: GERF features without their constant D = (1 − 4A)^(d/4) (MATH 21). At A = 0 nothing
 changes; at any other A the kernel estimate is off by (1 − 4A)^(−d/2)."""
 
-from favor_suite.mutants._base import mutant
-
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def feature_map(x, w, *, kind, gerf_a=0.0, **options):

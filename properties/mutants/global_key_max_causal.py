@@ -3,10 +3,10 @@
 underflows the past and a NaN future key poisons it (MATH 19)."""
 
 import torch
-from favor_suite.mutants._base import mutant, plain_linear_attention
 
 import favor
 from favor.validation import compute_dtype
+from favor_suite.mutants._base import mutant, plain_linear_attention
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):

@@ -1,9 +1,8 @@
 """Mutant: bidirectional attention computed in the input dtype, bf16/fp16 included, without the
 fp32 accumulation the spec asks for: roundoff of 2⁻⁸ (bf16) in every sum."""
 
-from favor_suite.mutants._base import mutant, plain_linear_attention
-
 import favor
+from favor_suite.mutants._base import mutant, plain_linear_attention
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):

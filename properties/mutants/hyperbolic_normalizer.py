@@ -3,9 +3,8 @@ estimate is twice SM."""
 
 import math
 
-from favor_suite.mutants._base import mutant
-
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def feature_map(x, w, *, kind, **options):

@@ -2,9 +2,9 @@
 unbiased for SM where the fixed-norm law says it must be biased (SMREG, MATH 13)."""
 
 import torch
-from favor_suite.mutants._base import mutant
 
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def sample_projection(m, d, *, orthogonal, norms, generator):

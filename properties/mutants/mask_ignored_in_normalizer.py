@@ -1,9 +1,8 @@
 """Mutant: masked keys are dropped from the numerator (their values zeroed) but still counted in
 the normalizer D̂, so padded outputs shrink towards 0."""
 
-from favor_suite.mutants._base import mutant
-
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):

@@ -3,9 +3,8 @@ ratio), but the kernel estimate Â = φ(x)ᵀφ(y) is m times too large."""
 
 import math
 
-from favor_suite.mutants._base import mutant
-
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def feature_map(x, w, *, kind, **options):

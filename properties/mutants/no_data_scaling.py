@@ -1,9 +1,8 @@
 """Mutant: q and k enter the features without the d^(-1/4) scaling, so the result estimates
 softmax(qkᵀ)v instead of softmax(qkᵀ/√d)v (MATH 1)."""
 
-from favor_suite.mutants._base import mutant
-
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):

@@ -1,9 +1,8 @@
 """Mutant: positive features without the exp(−‖x‖²/2) factor: φ(x) = exp(ωᵀx)/√m. The kernel
 estimate is then exp(xᵀy)·exp((‖x‖²+‖y‖²)/2). (The attention path is left correct.)"""
 
-from favor_suite.mutants._base import mutant
-
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def feature_map(x, w, *, kind, **options):

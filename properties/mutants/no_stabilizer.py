@@ -2,10 +2,9 @@
 cancels in the ratio (MATH 19): exp under- or overflows in float32 long before the attention
 itself is ill-defined."""
 
-from favor_suite.mutants._base import mutant, plain_linear_attention
-
 import favor
 from favor.validation import compute_dtype
+from favor_suite.mutants._base import mutant, plain_linear_attention
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):

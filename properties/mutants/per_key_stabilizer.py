@@ -1,10 +1,9 @@
 """Mutant: every key row divided by its own largest feature — a stabilizer that differs from key
 to key and so does not cancel (MATH 19): keys are reweighted by exp(−max_r log φ_r(k̃_j))."""
 
-from favor_suite.mutants._base import mutant, plain_linear_attention
-
 import favor
 from favor.validation import compute_dtype
+from favor_suite.mutants._base import mutant, plain_linear_attention
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):

@@ -4,6 +4,7 @@ then not Haar-distributed: its first direction stays in a half-space, biasing th
 import math
 
 import torch
+
 from favor_suite.mutants._base import mutant
 
 

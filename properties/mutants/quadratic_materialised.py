@@ -1,10 +1,9 @@
 """Mutant: the right numbers computed the O(L²) way — Â = φ(Q̃)φ(K̃)ᵀ materialised as an L×L
 matrix. Only the cost properties can tell."""
 
+import favor
 from favor_suite.mutants._base import mutant
 from favor_suite.reference.softmax import scaled
-
-import favor
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, **options):

@@ -4,9 +4,9 @@ blocks (MATH 10). Rows r and r + d are then parallel."""
 import math
 
 import torch
-from favor_suite.mutants._base import mutant
 
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def sample_projection(m, d, *, orthogonal, norms, generator):

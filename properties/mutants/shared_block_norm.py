@@ -5,9 +5,9 @@ independent in norm, so the variance departs from MATH 12. Only a two-sided vari
 import math
 
 import torch
-from favor_suite.mutants._base import mutant
 
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def sample_projection(m, d, *, orthogonal, norms, generator):

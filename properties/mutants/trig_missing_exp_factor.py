@@ -1,9 +1,8 @@
 """Mutant: trigonometric features without exp(‖x‖²/2) (MATH 2): they estimate exp(−‖x−y‖²/2),
 the Gaussian kernel, instead of the softmax kernel. (The attention path is left correct.)"""
 
-from favor_suite.mutants._base import mutant
-
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def feature_map(x, w, *, kind, **options):

@@ -2,9 +2,9 @@
 Every ω_r has norm 1 instead of ≈ √d: the kernel estimates exp(xᵀy/d)-like quantities."""
 
 import torch
-from favor_suite.mutants._base import mutant
 
 import favor
+from favor_suite.mutants._base import mutant
 
 
 def sample_projection(m, d, *, orthogonal, norms, generator):
