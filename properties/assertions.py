@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
 from favor_suite.reference import statistics as st
 
 __all__ = [
@@ -88,18 +89,22 @@ def assert_law(
     alpha: float,
     *,
     effective_n: int | None = None,
+    rounding: float = 0.0,
     **context: object,
 ) -> float:
     """Kolmogorov-Smirnov against an exact law with the DKWM critical value (MATH 24): the
     false-alarm probability is ≤ α for any sample size. ``samples`` is ``[n]`` or ``[n, k]``
     (k laws tested at once, the worst column reported; α is per column). ``effective_n`` is the
     number of iid samples the bound may count on when ``samples`` holds dependent copies.
-    Returns the largest KS distance."""
+    ``rounding`` = δ when each sample may be off by at most δ: the distance is then measured
+    against the band [F(t − δ), F(t + δ)] (max of i/n − F(x_(i) + δ) and F(x_(i) − δ) − (i−1)/n),
+    which the rounded samples of a law at KS distance ≤ ε from F stay within ε of. Returns the
+    largest distance."""
     x = _np(samples)
     x = x.reshape(x.shape[0], -1)
     if not np.isfinite(x).all():
         fail(f"{what}: {int((~np.isfinite(x)).sum())} of {x.size} samples are not finite", **context)
-    dists = st.ks_distance(x, cdf)
+    dists = st.ks_distance(x, cdf, rounding)
     worst = int(np.argmax(dists))
     n = effective_n or x.shape[0]
     eps = st.dkwm_epsilon(n, alpha)

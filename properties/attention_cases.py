@@ -47,12 +47,16 @@ def chunk_sizes(impl: Implementation) -> st.SearchStrategy[dict[str, int]]:
 
 def draw_mask(data: st.DataObject, impl: Implementation, k: torch.Tensor, seed: int) -> torch.Tensor | None:
     """A random key mask ``[..., L]`` (True = keep) when the implementation declares ``key_mask``,
-    else None (nothing is drawn)."""
+    else None (nothing is drawn). Key 0 is always kept, so every query, causal ones included, keeps
+    a key: attention over no key is undefined (0/0), and what an implementation returns for it is
+    not a property of FAVOR."""
     if not impl.key_mask or not data.draw(st.booleans(), label="masked"):
         return None
     keep = data.draw(st.floats(0.2, 1.0), label="keep_fraction")
     gen = hh.generator(seed + 2, k.device)
-    return torch.rand(k.shape[:-1], generator=gen, device=k.device) < keep
+    mask = torch.rand(k.shape[:-1], generator=gen, device=k.device) < keep
+    mask[..., 0] = True
+    return mask
 
 
 def call(

@@ -15,6 +15,7 @@ __all__ = [
     "POWER_BETA",
     "RUN_BUDGET",
     "TARGET_RELATIVE_BIAS",
+    "TARGET_VARIANCE_ERROR",
     "TEST_ALPHA",
     "per_check",
     "statistical_examples",
@@ -31,6 +32,10 @@ POWER_BETA = 1e-3
 
 TARGET_RELATIVE_BIAS = 0.02
 """The smallest relative kernel bias the default profile must detect (with probability 1 − β)."""
+
+TARGET_VARIANCE_ERROR = 0.25
+"""The smallest relative error of a variance that a variance test sized by the power computation
+must detect with probability 1 − β (a shared χ norm per block changes the ORF variance by more)."""
 
 MAX_ROWS = 400_000
 """The most projection rows one statistical check draws (memory and time of one example: 400 000

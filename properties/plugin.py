@@ -187,6 +187,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _selects_gate(config):
         return
     import torch
+
     from favor_suite.implementation import ImplementationError, load_implementation
 
     _register_profiles()
@@ -417,6 +418,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["favor_cases"] = state.cases
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """On the xdist controller: what the workers' collections found (they all collect the same)."""
     state = _RUN.get("gate")
@@ -432,8 +434,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if state is None:
         return None
     import torch
-    from favor_suite.implementation import capabilities, describe_precision
     from hypothesis import settings
+
+    from favor_suite.implementation import capabilities, describe_precision
 
     impl = state.impl
     current = settings.default
@@ -463,8 +466,9 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
 
 def verdict(state: Gate, exitstatus: int) -> dict[str, Any]:
     """The run's verdict as a JSON-ready dict (the table, every failure, skips by capability)."""
-    from favor_suite.implementation import capabilities, describe_precision
     from hypothesis import settings
+
+    from favor_suite.implementation import capabilities, describe_precision
 
     areas = {}
     for area in sorted(state.rows):

@@ -7,7 +7,7 @@ import torch
 from favor_suite.implementation import Implementation
 from favor_suite.reference import projections as suite
 
-__all__ = ["kernel_estimates", "projection_source", "projections"]
+__all__ = ["projection_source", "projections"]
 
 
 def projection_source(impl: Implementation, *, orthogonal: bool, norms: str = "chi") -> str:
@@ -32,15 +32,3 @@ def projections(
     else:
         return suite.iid_gaussian(m, d, gen, batch=(calls,))
     return torch.stack([w.detach().to(device=gen.device, dtype=torch.float64) for w in draws])
-
-
-def kernel_estimates(
-    impl: Implementation, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, kind: str, **options: object
-) -> torch.Tensor:
-    """``[calls]``: Â = φ(x)ᵀφ(y) for each projection ``w[c]`` (``feature_map`` called per projection)."""
-    pair = torch.stack([x, y])
-    estimates = []
-    for proj in w:
-        phi = impl.feature_map(pair, proj, kind=kind, **options).double()
-        estimates.append((phi[0] * phi[1]).sum())
-    return torch.stack(estimates)

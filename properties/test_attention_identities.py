@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
 from favor_suite import strategies as hh
 from favor_suite.assertions import assert_close, assert_identical
 from favor_suite.attention_cases import call, chunk_sizes, draw_mask, draw_problem, quadratic_on_same_features
 from favor_suite.reference.rounding import gamma, unit_roundoff
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @pytest.mark.requires("attention", "feature_map")

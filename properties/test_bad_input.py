@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
+
 from favor_suite.assertions import PropertyViolation
 from favor_suite.attention_cases import call
 

@@ -15,11 +15,12 @@ import math
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
 from favor_suite import strategies as hh
 from favor_suite.assertions import assert_close, fail
 from favor_suite.attention_cases import call, chunk_sizes, draw_problem, quadratic_on_same_features
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def _causal_problem(data, device, kind, dtype=torch.float64):

@@ -1,5 +1,6 @@
 """Linear cost, proved deterministically (MATH 29-31). Linear cost is the promise of the algorithm,
-not a law of its output: a failure here is a *contract* failure.
+not a law of its output: a failure here is a *contract* failure. Cost does not depend on the
+feature kind: each test runs the first kind the implementation declares.
 
 ``FlopCounterMode`` counts matmul-like ops: for a linear-time algorithm the count is exactly
 affine in L — its increment doubles when L doubles (forward and backward) — while exact
@@ -15,11 +16,12 @@ import math
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
+
 from favor_suite.assertions import PropertyViolation, fmt_context
 from favor_suite.attention_cases import call, gaussian_projection
 from favor_suite.audit import LiveTensorBytes, ShapeAudit
 from favor_suite.strategies import generator
-from torch.utils.flop_counter import FlopCounterMode
 
 pytestmark = pytest.mark.severity("contract")
 
@@ -62,7 +64,7 @@ def _check_scaling(what: str, counts: dict[int, int], power: int) -> None:
         )
 
 
-@pytest.mark.requires("attention", "feature:positive")
+@pytest.mark.requires("attention")
 def test_flops_double_exactly_when_length_doubles(impl, device, mode):
     """Forward, and forward + backward, FLOP counts are exactly affine in L (MATH 29-31): the
     increment doubles when L doubles. Exact softmax attention, counted the same way, has
@@ -71,18 +73,20 @@ def test_flops_double_exactly_when_length_doubles(impl, device, mode):
     forward, both, exact = {}, {}, {}
     for length in LENGTHS:
         q, k, v, w = _inputs(length, device)
-        forward[length] = _flops(lambda *a: call(impl, *a, causal=causal), q, k, v, w)
+        forward[length] = _flops(lambda *a: call(impl, *a, kind=impl.feature_kinds[0], causal=causal), q, k, v, w)
         exact[length] = _flops(_exact_attention, q, k, v)
         if impl.autograd:
             grads = _inputs(length, device, requires_grad=True)
-            both[length] = _flops(lambda *a: call(impl, *a, causal=causal).sum().backward(), *grads)
+            both[length] = _flops(
+                lambda *a: call(impl, *a, kind=impl.feature_kinds[0], causal=causal).sum().backward(), *grads
+            )
     _check_scaling(f"{'causal' if causal else 'bidirectional'} forward", forward, 1)
     if both:
         _check_scaling(f"{'causal' if causal else 'bidirectional'} forward + backward", both, 1)
     _check_scaling("exact attention (sanity)", exact, 2)
 
 
-@pytest.mark.requires("attention", "feature:positive")
+@pytest.mark.requires("attention")
 def test_no_quadratic_or_prefix_state_tensor_is_created(impl, device, mode):
     """Forward and backward: no intermediate has two dimensions ≥ L, none holds L·m·dv numbers,
     and the largest intermediate at 2L is at most twice the largest at L (MATH 30-31)."""
@@ -91,7 +95,7 @@ def test_no_quadratic_or_prefix_state_tensor_is_created(impl, device, mode):
     for length in LENGTHS[1:]:
         q, k, v, w = _inputs(length, device, requires_grad=impl.autograd)
         with ShapeAudit() as audit:
-            out = call(impl, q, k, v, w, causal=causal)
+            out = call(impl, q, k, v, w, kind=impl.feature_kinds[0], causal=causal)
             if impl.autograd:
                 out.sum().backward()
         for op, shape in audit.records:
@@ -125,7 +129,7 @@ def test_peak_cuda_memory_grows_linearly(impl, device):
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-        call(impl, q, k, v, w, causal=True)
+        call(impl, q, k, v, w, kind=impl.feature_kinds[0], causal=True)
         torch.cuda.synchronize(device)
         peaks.append(torch.cuda.max_memory_allocated(device) - base)
     xs, ys = [math.log(x) for x in lengths], [math.log(max(p, 1)) for p in peaks]
@@ -135,7 +139,7 @@ def test_peak_cuda_memory_grows_linearly(impl, device):
         raise PropertyViolation(f"peak CUDA memory slope {slope:.2f} > 1.1 in log-log over L {lengths}: {peaks}")
 
 
-@pytest.mark.requires("attention", "feature:positive")
+@pytest.mark.requires("attention")
 def test_live_memory_holds_no_prefix_states(impl, device, mode):
     """Forward, no autograd, m = dv = 64: each extra token may add less live memory than one m×dv
     prefix state, (peak(2L) − peak(L))/L < m·dv·itemsize — which also catches prefix states split
@@ -148,7 +152,9 @@ def test_live_memory_holds_no_prefix_states(impl, device, mode):
         q, k = (0.5 * torch.randn(1, length, D, generator=gen, device=device) for _ in range(2))
         v = torch.randn(1, length, dv, generator=gen, device=device)
         with torch.no_grad(), LiveTensorBytes() as audit:
-            call(impl, q, k, v, gaussian_projection(m, D, gen, torch.float32), causal=causal)
+            call(
+                impl, q, k, v, gaussian_projection(m, D, gen, torch.float32), kind=impl.feature_kinds[0], causal=causal
+            )
         peaks[length] = audit.peak
     small, big = LENGTHS[1], LENGTHS[2]
     per_token = (peaks[big] - peaks[small]) / (big - small)

@@ -29,7 +29,7 @@ from favor_suite import budget, checks
 from favor_suite import strategies as hh
 from favor_suite.assertions import assert_close, assert_law, assert_shape
 from favor_suite.reference.features import feature_width
-from favor_suite.reference.rounding import exp_sum_bound, unit_roundoff
+from favor_suite.reference.rounding import exp_sum_bound, feature_error, unit_roundoff
 from favor_suite.reference.statistics import sin_squared_cdf
 
 ROWS = 4000
@@ -70,22 +70,32 @@ def test_hyperbolic_log_features_are_symmetric_gaussian(impl, device, data):
     logs = torch.log(2 * ROWS * phi[0] * phi[1])
     mu = -0.5 * float(x.square().sum() + y.square().sum())
     s = float((x + y).square().sum())
+    rounding = checks.log_rounding(x, y, w, 2 * ROWS)
     assert_close(
         "mean of the 2n hyperbolic log-features (pairs μ ± ωᵀz)",
         logs.mean(),
         torch.tensor(mu, dtype=torch.float64),
         rtol=0.0,
-        atol=checks.log_rounding(logs, x.shape[-1]),
+        atol=rounding,
         **ctx,
     )
-    if s < 1e-24:
+    if s == 0.0:
+        assert_close(
+            "hyperbolic log-features when x + y = 0 (a point mass)",
+            logs,
+            torch.full_like(logs, mu),
+            rtol=0.0,
+            atol=rounding,
+            **ctx,
+        )
         return
-    half_normal = lambda t: 2 * stats.norm.cdf(t / math.sqrt(s)) - 1  # noqa: E731
+    half_normal = lambda t: 2 * stats.norm.cdf(np.maximum(t, 0.0) / math.sqrt(s)) - 1  # noqa: E731
     assert_law(
         "|ln(2n·φ_i(x)φ_i(y)) − μ| vs |N(0, s)|",
         (logs - mu).abs().cpu().numpy(),
         half_normal,
         budget.per_check(budget.TEST_ALPHA),
+        rounding=rounding,
         s=s,
         **ctx,
     )
@@ -110,10 +120,16 @@ def test_trigonometric_features_have_the_sin_squared_law(impl, device, data):
         ),
         **ctx,
     )
-    if x2 < 1e-24:
+    values = (ROWS * phi.square() * math.exp(-x2)).cpu().numpy()
+    # n·φ_i² e^{−‖x‖²} ∈ [0, 1] is a square of a feature within feature_error, times exact factors.
+    exponent = 2 * (float(w.norm(dim=-1).amax()) * math.sqrt(x2) + x2 / 2 + 0.5 * math.log(ROWS))
+    rounding = 2 * feature_error(x.shape[-1], exponent, unit_roundoff(torch.float64)) + 4 * unit_roundoff(torch.float64)
+    if x2 == 0.0:
+        expected = torch.cat([torch.zeros(ROWS), torch.ones(ROWS)]).double()
+        observed = torch.from_numpy(values).sort().values
+        assert_close("n·φ_i(0)² (sin² 0 and cos² 0)", observed, expected, rtol=0.0, atol=rounding, **ctx)
         return
     sigma = math.sqrt(x2)
-    values = (ROWS * phi.square() * math.exp(-x2)).cpu().numpy()
 
     def symmetrized(t: np.ndarray) -> np.ndarray:
         return 0.5 * (sin_squared_cdf(t, sigma) + 1.0 - sin_squared_cdf(1.0 - t, sigma))
@@ -126,5 +142,6 @@ def test_trigonometric_features_have_the_sin_squared_law(impl, device, data):
         symmetrized,
         budget.per_check(budget.TEST_ALPHA),
         effective_n=ROWS,
+        rounding=rounding,
         **ctx,
     )

@@ -14,14 +14,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from favor_suite import budget, checks
 from favor_suite import strategies as hh
 from favor_suite.assertions import assert_close, assert_identical, assert_shape, fail
 from favor_suite.reference.rounding import gamma, unit_roundoff
 from favor_suite.reference.statistics import correlation_t_critical
 from favor_suite.sampling import projections
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 CALLS = 400
 """Independent projections per example: DKWM ε(400, 1e-11) ≈ 0.18."""

@@ -26,6 +26,7 @@ __all__ = [
     "ks_distance",
     "median_of_means",
     "mom_groups",
+    "mom_power_multiple",
     "mom_threshold",
     "normal_critical",
     "samples_for_mom",
@@ -56,14 +57,17 @@ def dkwm_epsilon(n: int, alpha: float) -> float:
     return math.sqrt(math.log(2 / alpha) / (2 * n))
 
 
-def ks_distance(samples: np.ndarray, cdf) -> np.ndarray:
+def ks_distance(samples: np.ndarray, cdf, rounding: float = 0.0) -> np.ndarray:
     """sup_x |F_n(x) − F(x)| per column of ``samples`` ``[n, ...]`` (iid down the first axis)
-    against a continuous CDF applied elementwise; a scalar for 1-D samples."""
+    against a continuous CDF applied elementwise; a scalar for 1-D samples. With ``rounding`` δ > 0
+    the samples may each be off by δ, and the distance is taken to the band [F(t − δ), F(t + δ)]:
+    max(i/n − F(x_(i) + δ), F(x_(i) − δ) − (i − 1)/n) (MATH 24)."""
     x = np.sort(np.asarray(samples, dtype=np.float64), axis=0)
     n = x.shape[0]
-    f = np.asarray(cdf(x), dtype=np.float64)
     i = np.arange(1, n + 1).reshape((n,) + (1,) * (x.ndim - 1))
-    return np.maximum(i / n - f, f - (i - 1) / n).max(axis=0)
+    upper = np.asarray(cdf(x + rounding), dtype=np.float64)
+    lower = np.asarray(cdf(x - rounding), dtype=np.float64) if rounding else upper
+    return np.maximum(i / n - upper, lower - (i - 1) / n).max(axis=0)
 
 
 def sin_squared_cdf(t: np.ndarray, sigma: float, terms: int = 8) -> np.ndarray:
@@ -153,16 +157,21 @@ def median_of_means(samples: np.ndarray, groups: int) -> np.ndarray:
     return np.median(means, axis=0)
 
 
+def mom_power_multiple(alpha: float, beta: float) -> float:
+    """c + c_β: a median of means at false-alarm α (k = mom_groups(α) groups) detects a shift of
+    (c + c_β)·σ_group with probability ≥ 1 − β, where exp(−k·KL(½ ‖ 1/c_β²)) = β (MATH 39)."""
+    k = mom_groups(alpha)
+    p_beta = (1 - math.sqrt(1 - beta ** (2 / k))) / 2
+    return MOM_C + 1 / math.sqrt(p_beta)
+
+
 def samples_for_mom(relative_variance: float, bias: float, alpha: float, beta: float) -> int:
     """n = k·⌈(c + c_β)²·v/b²⌉ samples for a median-of-means test at false-alarm α (threshold
     ``mom_threshold``) to detect a relative shift b of the mean with probability ≥ 1 − β; v = σ²/μ²
     (MATH 39). With the same k groups the MoM strays beyond c_β·σ/√(n/k) from the shifted mean with
     probability ≤ exp(−k·KL(½ ‖ 1/c_β²)) = β, so a shift ≥ (c + c_β)σ/√(n/k) is detected; at β = α
     c_β = c: a shift of twice the threshold."""
-    k = mom_groups(alpha)
-    p_beta = (1 - math.sqrt(1 - beta ** (2 / k))) / 2
-    c_beta = 1 / math.sqrt(p_beta)
-    return k * math.ceil((MOM_C + c_beta) ** 2 * relative_variance / bias**2)
+    return mom_groups(alpha) * math.ceil(mom_power_multiple(alpha, beta) ** 2 * relative_variance / bias**2)
 
 
 # ---------------------------------------------------------------- Edgeworth (MATH 40)

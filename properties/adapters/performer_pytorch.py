@@ -47,7 +47,8 @@ RNG seeding and the one scalar undone in ``feature_map``):
     ``[*batch, L, d]`` becomes ``[B, 1, L, d]``. ``FastAttention`` has no key mask (the wrapping
     ``Attention`` module only zeroes masked values, line 428, which leaves them in the normalizer),
     so ``key_mask`` is not offered and a mask raises.
-Flags: all four float dtypes run (the library computes in the input dtype, no upcast); backward
+Flags: all four float dtypes run; the library computes in the input dtype, no upcast, and the
+record declares so (``compute_precision``; the suite still holds sums over the sequence to fp32); backward
 works (the stabilizers are ``detach``ed); no input validation; no block-length option
 (``causal_linear_attention_noncuda(chunk_size=128)`` is a chunk *count* and ``FastAttention`` does
 not expose it); no GERF. No known deviations are declared: every failure is reported.
@@ -57,7 +58,7 @@ from __future__ import annotations
 
 import torch
 from einops import repeat
-from favor_suite.implementation import Implementation
+from favor_suite.implementation import Implementation, Precision
 from performer_pytorch.performer_pytorch import (
     causal_linear_attention_noncuda,
     gaussian_orthogonal_random_matrix,
@@ -157,5 +158,11 @@ IMPLEMENTATION = Implementation(
     input_validation=False,
     chunk_option=None,
     gerf=False,
+    compute_precision={
+        torch.float64: Precision(torch.float64, torch.float64),
+        torch.float32: Precision(torch.float32, torch.float32),
+        torch.bfloat16: Precision(torch.bfloat16, torch.bfloat16),
+        torch.float16: Precision(torch.float16, torch.float16),
+    },
     known_deviations={},
 )

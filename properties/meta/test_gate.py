@@ -45,7 +45,7 @@ IMPLEMENTATION = Implementation(
 
 MINIMAL_CASES = {
     "attention_identities": 6,
-    "attention_statistics": 3,
+    "attention_statistics": 2,
     "bad_input": 0,
     "causality": 3,
     "cost": 3,
@@ -57,7 +57,8 @@ MINIMAL_CASES = {
 }
 """Cases that apply to the minimal record, per area. attention_identities: linear = quadratic,
 permutation, convex hull, stabilization, batch slices, bit-identical repeats (positive,
-bidirectional); attention_statistics: the three output statistics (bidirectional); causality: NaN
+bidirectional); attention_statistics: the exact law of N̂ and D̂ and the m = 8192 acceptance
+(bidirectional); causality: NaN
 in q, k, v (bidirectional); cost: FLOPs, shapes, live memory (bidirectional); features: the
 positive law; kernel_estimator: unbiasedness and variance (iid and orthogonal, on the suite's
 projections), ORF vs iid, 1/m (iid and orthogonal), one entry independent of the others;
