@@ -70,16 +70,15 @@ def test_flops_double_exactly_when_length_doubles(impl, device, mode):
     increment doubles when L doubles. Exact softmax attention, counted the same way, has
     increments that quadruple (the counter is not blind)."""
     causal = mode == "causal"
+    kind = impl.feature_kinds[0]
     forward, both, exact = {}, {}, {}
     for length in LENGTHS:
         q, k, v, w = _inputs(length, device)
-        forward[length] = _flops(lambda *a: call(impl, *a, kind=impl.feature_kinds[0], causal=causal), q, k, v, w)
+        forward[length] = _flops(lambda *a: call(impl, *a, kind=kind, causal=causal), q, k, v, w)
         exact[length] = _flops(_exact_attention, q, k, v)
         if impl.autograd:
             grads = _inputs(length, device, requires_grad=True)
-            both[length] = _flops(
-                lambda *a: call(impl, *a, kind=impl.feature_kinds[0], causal=causal).sum().backward(), *grads
-            )
+            both[length] = _flops(lambda *a: call(impl, *a, kind=kind, causal=causal).sum().backward(), *grads)
     _check_scaling(f"{'causal' if causal else 'bidirectional'} forward", forward, 1)
     if both:
         _check_scaling(f"{'causal' if causal else 'bidirectional'} forward + backward", both, 1)

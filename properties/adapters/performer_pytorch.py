@@ -58,13 +58,14 @@ from __future__ import annotations
 
 import torch
 from einops import repeat
-from favor_suite.implementation import Implementation, Precision
 from performer_pytorch.performer_pytorch import (
     causal_linear_attention_noncuda,
     gaussian_orthogonal_random_matrix,
     linear_attention,
     softmax_kernel,
 )
+
+from favor_suite.implementation import Implementation, Precision
 
 __all__ = ["IMPLEMENTATION", "attention", "feature_map", "sample_projection"]
 
