@@ -19,11 +19,12 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from scipy import stats
+
 from favor_suite import budget, checks
 from favor_suite.assertions import PropertyViolation
 from favor_suite.implementation import Implementation, load_implementation
 from favor_suite.strategies import generator
-from scipy import stats
 
 
 def _pair(rng: np.random.Generator, d: int, s_max: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from favor_suite import plugin
 from favor_suite.implementation import ALL_DTYPES, Implementation
 

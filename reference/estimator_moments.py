@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from favor_suite.reference.kernel_moments import _gerf_check, _np, _parts, gerf_log_ratio, softmax_kernel
 
 __all__ = ["ROW_KINDS", "estimator_central_moments", "mse_ratio_variance", "row_central_moments", "row_raw_moment"]

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import hyp0f1, hyp1f1
+
 from favor_suite.reference.orf_series import orf_series
 from favor_suite.reference.projections import same_block_pairs
-from scipy.special import hyp0f1, hyp1f1
 
 __all__ = [
     "fixed_norm_mean",

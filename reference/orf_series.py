@@ -30,6 +30,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+
 from favor_suite.reference.projections import same_block_pairs
 
 __all__ = ["SERIES_KINDS", "orf_coefficients", "orf_series"]

@@ -14,6 +14,7 @@ import itertools
 from typing import NamedTuple
 
 import torch
+
 from favor_suite.reference.softmax import allowed_pairs, softmax_attention
 
 __all__ = ["OUTPUT_KINDS", "OutputMoments", "delta_method_moments", "output_moments"]

@@ -16,10 +16,11 @@ import math
 
 import numpy as np
 import torch
+from scipy import stats
+
 from favor_suite.assertions import PropertyViolation, fmt_context
 from favor_suite.reference import rounding
 from favor_suite.reference import statistics as st
-from scipy import stats
 
 ALPHA = 1e-9
 """False-alarm probability of one statistical check."""

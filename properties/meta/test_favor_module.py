@@ -8,9 +8,9 @@ import itertools
 
 import pytest
 import torch
-from favor_suite.reference.softmax import feature_attention
 
 import favor
+from favor_suite.reference.softmax import feature_attention
 
 
 def _inputs(seed: int = 0, length: int = 100, d: int = 16):

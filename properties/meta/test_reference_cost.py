@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
-from favor_suite.meta._reference_mc import fail, gen
-from favor_suite.reference import cost
 from torch.utils.flop_counter import FlopCounterMode
 
 import favor
+from favor_suite.meta._reference_mc import fail, gen
+from favor_suite.reference import cost
 
 
 def _flops(fn) -> int:

@@ -9,6 +9,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 import pytest
 import torch
+
 from favor_suite.meta._reference_mc import F64, U64, assert_mc, assert_relative, fail, gen, pair
 from favor_suite.reference import kernel_moments as km
 from favor_suite.reference import orf_series, rounding

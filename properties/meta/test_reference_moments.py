@@ -10,13 +10,14 @@ from decimal import Decimal, localcontext
 import numpy as np
 import pytest
 import torch
+from scipy import optimize
+
 from favor_suite.assertions import assert_close
 from favor_suite.meta._reference_mc import F64, U64, assert_mc, assert_relative, fail, gen, pair
 from favor_suite.reference import estimator_moments as em
 from favor_suite.reference import kernel_moments as km
 from favor_suite.reference import projections as rp
 from favor_suite.reference import rounding
-from scipy import optimize
 
 ROWS = 399_999
 CASES = [("positive", None), ("hyperbolic", None), ("trigonometric", None), ("gerf", -0.2), ("gerf", 0.02)]

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from favor_suite.assertions import assert_close
 from favor_suite.meta._reference_mc import F64, U64, Z_HEAVY, assert_band, assert_mc, gen
 from favor_suite.reference import features as rf

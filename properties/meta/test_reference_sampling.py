@@ -9,6 +9,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy import stats
+
+import favor
 from favor_suite.assertions import assert_close
 from favor_suite.meta._reference_mc import ALPHA, F64, U64, assert_mc, fail, gen, pair
 from favor_suite.reference import features as rf
@@ -16,9 +19,6 @@ from favor_suite.reference import kernel_moments as km
 from favor_suite.reference import projections as rp
 from favor_suite.reference import rounding
 from favor_suite.reference import statistics as st
-from scipy import stats
-
-import favor
 
 
 def _law(what: str, samples: np.ndarray, cdf, alpha: float, **context: object) -> None:

@@ -9,11 +9,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy import stats
+
 from favor_suite.assertions import assert_close
 from favor_suite.meta._reference_mc import U64, assert_count, fail
 from favor_suite.reference import rounding
 from favor_suite.reference import statistics as st
-from scipy import stats
 
 
 @pytest.mark.parametrize("n", [20, 400])
