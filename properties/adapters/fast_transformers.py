@@ -157,3 +157,108 @@ STABILIZED = _record(stabilize=True)
 feature_map = UNSTABILIZED.feature_map
 attention = UNSTABILIZED.attention
 IMPLEMENTATION = UNSTABILIZED
+
+
+# ---------------------------------------------------------------------------- findings (data)
+_LIN = "fast_transformers/attention/linear_attention.py"
+_CAUSAL = "fast_transformers/attention/causal_linear_attention.py"
+_FOURIER = "fast_transformers/feature_maps/fourier_features.py"
+_FLOAT_ONLY = r"expected scalar type Float but found Double"
+
+FINDINGS = (
+    Finding(
+        "A",
+        "eps = 1e-6 added to the normalizer",
+        (f"{_LIN}:75", f"{_CAUSAL}:95"),
+        "Both attentions divide by `Q·ΣK + eps` (`Z = 1/(einsum(Q, K.sum(1)) + self.eps)`, default eps = 1e-6) while "
+        "the numerator has no such term, so every output row is N/(D + 1e-6) instead of N/D (MATH 17): pulled towards "
+        "0 by the factor D/(D + 1e-6). The relative error 1e-6/D grows as the features shrink — small kernel values, "
+        "or `stabilize=True`, which multiplies D by e^(−M_q−M_k) (cause F). A row whose keys are all masked returns 0 "
+        "(0/(0 + 1e-6)) instead of being undefined. Outputs leave the convex hull of the values (MATH 18).",
+        (
+            Match("attention_identities::test_linear_time_equals_quadratic_on_the_same_features*", r"max error"),
+            Match("attention_identities::test_linear_time_equals_quadratic_on_the_same_features*", r"NaN pattern"),
+            Match("attention_identities::test_output_rows_lie_in_the_convex_hull_of_the_values*"),
+            Match("attention_identities::test_bidirectional_attention_is_permutation_equivariant*", r"max error"),
+            Match("attention_identities::test_batch_and_head_slices_are_independent*", r"max error"),
+            Match("causality::test_padding_mask_equals_truncation*", r"max error|NaN pattern"),
+            Match("numerics::test_gradients_match_float64_on_the_same_features*", r"^d[qkv] "),
+        ),
+        "L = 1, D = φ(q̃)ᵀφ(k̃) ≈ 0.92: output −1.084521257 for v = −1.084522342, a relative gap of 1.0e-6 = eps/D.",
+    ),
+    Finding(
+        "B",
+        "The CPU causal kernel takes float32 only",
+        (
+            "fast_transformers/causal_product/causal_product_cpu.cpp:96",
+            "fast_transformers/causal_product/__init__.py:41",
+        ),
+        "`causal_dot_product` reads its inputs through `accessor<float, 4>()` and allocates its output with "
+        "`torch.zeros((N, H, L, M))` in the default dtype, so `CausalLinearAttention` on float64 (or half) inputs "
+        "raises `RuntimeError: expected scalar type Float but found Double`: a clear error, not a wrong number, but "
+        "no causal attention in float64. Bidirectional `LinearAttention` computes in float64. The record declares "
+        "float64 because the bidirectional path supports it; every float64 causal case therefore errors.",
+        (Match("*", _FLOAT_ONLY),),
+    ),
+    Finding(
+        "C",
+        "Orthogonal sampler: norms taken from the rows of the block whose QR gives the directions",
+        (f"{_FOURIER}:35", f"{_FOURIER}:36", f"{_FOURIER}:38"),
+        "`orthogonal_random_matrix_` draws a d×d Gaussian block G, takes its *row* norms ‖G_j,:‖ (l. 36), its QR "
+        "directions Q (l. 37), and sets ω_j = Q[:, j]·‖G_j,:‖ (l. 38-40). Row j of G and column j of Q share G_jj "
+        "(Q[:, 0] = ±G[:, 0]/‖G[:, 0]‖), so the norm is not independent of the direction and ω_j is not N(0, I_d) "
+        "marginally (MATH 10 needs independent χ_d norms). That biases *every* feature map, the even hyperbolic one "
+        "included: E[cosh(ωᵀz)] ≠ e^(‖z‖²/2). The bias depends on the direction of z and shrinks with d.",
+        (
+            Match("kernel_estimator::test_kernel_estimate_is_unbiased*orthogonal*"),
+            Match("kernel_estimator::test_kernel_estimate_variance_matches_closed_form*orthogonal*"),
+            Match("kernel_estimator::test_kernel_matrix_error_falls_as_one_over_m*orthogonal*"),
+            Match("attention_statistics::test_8192_orthogonal_features*"),
+        ),
+        "400 000 blocks, s = ‖z‖² = 1, relative bias of the hyperbolic (cosh) estimator: z ∥ e₀: +12.6 % (d = 2), "
+        "+4.9 % (d = 4), +1.6 % (d = 8); a random z: +11.5 % (d = 2), +1.3 % (d = 4), −0.5 % (d = 8). With "
+        "independent χ_d norms and the library's unfixed QR, the same estimator's bias is ≤ 0.1 % in every case (the "
+        "sign defect D does not bias an even map). Through the suite's own `checks.kernel_mean` at ‖x‖ = ‖y‖ = 0.35: "
+        "z = +32.9 (d = 2, axis), −30.0 (d = 2, random), +22.3 (d = 3), +13.0 (d = 4); d = 8 and iid pass.",
+    ),
+    Finding(
+        "D",
+        "QR without the sign fix: directions Haar only up to sign",
+        (f"{_FOURIER}:37",),
+        "`Q, _ = torch.qr(block)` uses LAPACK's Q as it comes (no Q ← Q·diag(sign diag R), MATH 10): column j has "
+        "Q_jj ≤ 0, so the directions are Haar only up to sign, and at d = 1 every ω is −|g| (KS distance 0.50 from "
+        "N(0, 1)). The *projection law* fails by this (and, for d ≥ 2, also by C). Favor's features "
+        "[exp(ωᵀx), exp(−ωᵀx)] are invariant under ω → −ω, so this defect alone biases no kernel estimate of Favor; it "
+        "would bias a one-sided map (the positive exp(ωᵀx) estimator with this sampler: −29 % at d = 2, z ∥ e₀).",
+        (Match("projections::test_coordinates_and_norms_follow_the_gaussian_law*orthogonal*"),),
+    ),
+    Finding(
+        "E",
+        "Half precision is not supported (not claimed)",
+        (f"{_LIN}:67", f"{_CAUSAL}:83", "fast_transformers/masking.py:36"),
+        "Both attentions multiply K by `key_lengths.float_matrix`, which is float32 (`bool_matrix.float()`), so fp16 "
+        "and bf16 keys are promoted to float32 and the next einsum fails (`expected scalar type BFloat16 but found "
+        "Float`). The records therefore declare float64 and float32 only.",
+        (),
+    ),
+    Finding(
+        "F",
+        "stabilize=True subtracts the max squared norm over the whole sequence",
+        (f"{_FOURIER}:235", f"{_FOURIER}:237"),
+        "With `stabilize=True` every exponent of a sequence also loses M = max_l ‖x̃_l‖² over the sequence axis "
+        "(`offset + norm_x_squared.max(1, keepdim=True)[0]`). The factor e^(−M) is common to all queries (or all keys) "
+        "of a sequence and would cancel, but (i) it multiplies D by e^(−M_q−M_k), so eps (cause A) weighs "
+        "e^(M_q+M_k) times more; (ii) for keys M includes *future* keys, so causal outputs depend on the future "
+        "through eps and, when a future key is large, the past keys' features underflow (exp(u − ‖x̃‖²/2 − M) → 0 in "
+        "float32 once M ≳ 87) and the past outputs collapse to 0; (iii) it subtracts a squared norm, not the largest "
+        "exponent, so it does not prevent underflow of small features — it causes it.",
+        (
+            Match("causality::test_future_tokens_do_not_change_past_outputs*", records="fast-transformers[stabilized]"),
+            Match("causality::test_nan_reaches_exactly_its_dependents*", records="fast-transformers[stabilized]"),
+            Match("attention_identities::*", r"max error|NaN pattern", records="fast-transformers[stabilized]"),
+            Match("numerics::*", r"^d[qkv] |max error", records="fast-transformers[stabilized]"),
+        ),
+        "float32, causal, d = 8, L = 6, m = 32, ‖q‖, ‖k‖ ≈ 0.8√d: multiplying keys 3-5 by 3 moves outputs 0-2 by "
+        "1.64 with `stabilize=True` (0 without); with eps = 0 (diagnostic) by 3e-7, float32 rounding.",
+    ),
+)

@@ -1,8 +1,8 @@
 """This project's favor on its Triton backend (``favor_attention(..., backend="triton")``).
 
-Positive features only, fp32/bf16/fp16 inputs. bf16 inputs multiply bf16 tiles on tensor cores and
-accumulate in fp32; fp32 and fp16 inputs compute in fp32 (:data:`favor.triton_attention.PRODUCTS`).
-The backward pass recomputes through the PyTorch path.
+Positive features only. bf16 inputs multiply bf16 tiles on tensor cores and accumulate in fp32;
+fp32 and fp16 inputs compute in fp32, fp64 in fp64 (:data:`favor.triton_attention.PRODUCTS`). The
+backward pass recomputes through the PyTorch path.
 
 On CUDA tensors the kernels are compiled; on CPU tensors they run under Triton's interpreter, which
 must be on before Triton is first imported: on a machine without CUDA this module sets
@@ -20,11 +20,11 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import favor  # noqa: E402
-from favor.backend import TRITON_DTYPES  # noqa: E402
-from favor.triton_attention import PRODUCTS  # noqa: E402
-from favor_suite.adapters.favor_impl import sample_projection  # noqa: E402
-from favor_suite.implementation import Implementation, Precision  # noqa: E402
+import favor
+from favor.triton_attention import PRODUCTS
+from favor.validation import compute_dtype
+from favor_suite.adapters.favor_impl import sample_projection
+from favor_suite.implementation import Implementation, Precision
 
 
 def attention(
@@ -50,9 +50,8 @@ IMPLEMENTATION = Implementation(
     feature_map=favor.feature_map,
     attention=attention,
     feature_kinds=("positive",),
-    dtypes=TRITON_DTYPES,
     chunk_option="chunk_size",
-    compute_precision={dtype: Precision(PRODUCTS[dtype], torch.float32) for dtype in TRITON_DTYPES},
+    compute_precision={dtype: Precision(PRODUCTS[dtype], compute_dtype(dtype)) for dtype in PRODUCTS},
     known_deviations={
         "test_flops_double_exactly_when_length_doubles": (
             "FlopCounterMode sees aten ops only: the Triton kernels' matmuls are invisible to it, so the "

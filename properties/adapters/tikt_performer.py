@@ -147,3 +147,99 @@ def _record(qr_uniform_q: bool) -> Implementation:
 NO_SIGN_FIX = _record(qr_uniform_q=False)
 SIGN_FIX = _record(qr_uniform_q=True)
 IMPLEMENTATION = NO_SIGN_FIX
+
+
+# ---------------------------------------------------------------------------- findings (data)
+_LIB = "performer_pytorch/performer_pytorch.py"
+
+FINDINGS = (
+    Finding(
+        "A",
+        "QR without the sign fix (qr_uniform_q=False, the default)",
+        (f"{_LIB}:95", f"{_LIB}:100", f"{_LIB}:103"),
+        "`orthogonal_matrix_chunk` takes `torch.qr`'s Q as it comes and applies Q ← Q·diag(sign diag R) only when "
+        "`qr_uniform_q=True` (l. 100-102). Without it the directions are Haar only up to sign (row r's r-th "
+        "coordinate is never positive; at d = 1 every ω is +χ_1). The norms are independent χ_d draws (l. 122), so "
+        "this is the sampler's only defect, and it biases the one-sided positive map exp(ωᵀx): low where x + y "
+        "points along a row's own axis. With `qr_uniform_q=True` the same code passes these properties.",
+        tuple(
+            Match(test, records="tikt-performer[no-sign-fix]")
+            for test in (
+                "projections::test_coordinates_and_norms_follow_the_gaussian_law*orthogonal*",
+                "kernel_estimator::test_kernel_estimate_is_unbiased*orthogonal*",
+                "kernel_estimator::test_kernel_estimate_variance_matches_closed_form*orthogonal*",
+                "kernel_estimator::test_kernel_matrix_error_falls_as_one_over_m*orthogonal*",
+                "kernel_estimator::test_fixed_norms_have_the_smreg_signature*",
+                "kernel_estimator::test_orthogonal_features_have_less_variance_than_iid*",
+                "attention_statistics::test_8192_orthogonal_features*",
+            )
+        ),
+        "200 calls at d = m = 1: every ω > 0 without the fix, 57.5 % with it.",
+    ),
+    Finding(
+        "B",
+        "Additive eps = 1e-4 after the stabilizer; the key max runs over the whole tensor",
+        (f"{_LIB}:50", f"{_LIB}:69", f"{_LIB}:73"),
+        "`ratio·(exp(ωᵀx̃ − ‖x̃‖²/2 − max) + eps)` with eps = 1e-4 adds a floor whose weight relative to the kernel is "
+        "e^max: a per-row max for queries (l. 69-70), and for keys `torch.max(data_dash)` — one max over every batch "
+        "element, head, token and feature of the call (l. 73; performer-pytorch 1.1.4 at least keeps it per `[b, h]`). "
+        "So features are biased (the estimate rises by about 2·eps·e^M), differ between queries and keys, and a key's "
+        "feature depends on every other key *and every other batch element*; the `.detach()`-free max still does not "
+        "cancel in the gradient.",
+        (
+            Match("features::test_positive_log_features_are_gaussian*"),
+            Match("kernel_estimator::test_entry_does_not_depend_on_other_tokens*"),
+            Match("kernel_estimator::*", r"zero closed-form variance"),
+            Match("attention_identities::*"),
+            Match("numerics::test_gradcheck_in_float64*"),
+            Match("numerics::test_gradients_match_float64_on_the_same_features*"),
+            Match("numerics::test_long_sequences_in_low_precision_keep_every_token*float32*"),
+            Match("kernel_estimator::*", r"kernel estimate|Â_ij|closed form"),
+            Match("causality::test_nan_reaches_exactly_its_dependents*", r"bidirectional|max error"),
+        ),
+        "x = y = 0: ln(n·φ_r(x)φ_r(y)) = ln((1 + 1e-4)²) = 2.0e-4 on every row instead of 0 (closed form checked to "
+        "2e-16 against the adapter). iid kernel mean at s ≈ 0: +0.020 % = (1 + 1e-4)² − 1. With `softmax_kernel`'s "
+        "eps set to 0 (diagnostic), all 14 cases of the float64/float32 gradient and long-sequence tests pass.",
+    ),
+    Finding(
+        "C",
+        "The key max includes future keys in the causal path",
+        (f"{_LIB}:73", f"{_LIB}:165"),
+        "The causal path (`causal_linear_attention_noncuda`, l. 165-171) gets key features stabilized by a max over "
+        "all keys, future ones included; through the eps floor (B) that max changes the weights of past keys, a "
+        "large future key pushes every past key onto the floor, and a NaN future key makes every row NaN.",
+        (
+            Match("causality::test_future_tokens_do_not_change_past_outputs*"),
+            Match("causality::test_nan_reaches_exactly_its_dependents*"),
+        ),
+    ),
+    Finding(
+        "D",
+        "Half precision computed in half precision",
+        (f"{_LIB}:60", f"{_LIB}:73", f"{_LIB}:135"),
+        "Every op from the projection to the normalizer runs in the input dtype (`type_as(data)`), with no fp32 "
+        "accumulation; features on the eps floor give query-key products (1e-4·m^(−1/2))² below fp16's smallest "
+        "subnormal, so D = 0 and the output is NaN.",
+        (
+            Match("numerics::test_low_precision_matches_float64_on_the_same_features*"),
+            Match("numerics::test_outputs_and_gradients_are_finite_in_the_claimed_range*"),
+        ),
+    ),
+    Finding(
+        "E",
+        "Per-position prefix states materialised in the causal path",
+        (f"{_LIB}:168", f"{_LIB}:169"),
+        "`causal_linear_attention_noncuda` forms `context = einsum('...nd,...ne->...nde', k, v)` — a "
+        "`[b, h, L, m, dv]` "
+        "tensor — and its `cumsum` over L: O(L·m·dv) memory in one tensor (no chunking, unlike 1.1.4). FastAttention "
+        "uses this path whenever the CUDA kernel is absent (l. 194-200), i.e. on every CPU.",
+        (Match("cost::*causal*"),),
+    ),
+    Finding(
+        "F",
+        "The orthogonal sampler allocates an m×m matrix",
+        (f"{_LIB}:128",),
+        "`torch.diag(multiplier) @ final_matrix` builds an m×m diagonal matrix: O(m²) memory and time.",
+        (Match("*", r"(?i)out of memory|can't allocate|DefaultCPUAllocator"),),
+    ),
+)
