@@ -18,6 +18,7 @@ from scipy import stats
 __all__ = [
     "HEAVY_TAIL_SAFETY",
     "MOM_C",
+    "binomial_upper",
     "bounded_mean_interval",
     "correlation_t_critical",
     "detectable_relative_bias",
@@ -91,6 +92,12 @@ def detectable_relative_bias(relative_variance: float, n: int, alpha: float, bet
     """The smallest relative bias a z-test with n replicates detects with probability ≥ 1 − β."""
     z = z_test_critical(alpha) + float(stats.norm.isf(beta))
     return z * math.sqrt(relative_variance / n)
+
+
+def binomial_upper(trials: int, rate: float, alpha: float) -> int:
+    """The largest count a Binomial(trials, rate) exceeds with probability ≤ α: a simulated rate
+    (of false alarms, of misses) is consistent with being ≤ ``rate`` while its count is at most this."""
+    return int(stats.binom(trials, rate).isf(alpha))
 
 
 def correlation_t_critical(n: int, alpha: float) -> float:
