@@ -16,23 +16,15 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
 from benchmarks.cases import grid
+from benchmarks.history import device_slug
 from favor_suite.implementation import Implementation, load_implementation
 
 _DEFAULT_STORAGE = "file://./.benchmarks"
 _DEFAULT_THREADS = torch.get_num_threads()  # torch's default, read before anything changes it
-
-
-def device_slug(device: torch.device) -> str:
-    """``cpu``, or the GPU's name with every run of non-alphanumerics made one ``-``."""
-    if device.type != "cuda":
-        return device.type
-    return re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name(device)).strip("-")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -23,11 +24,23 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from benchmarks.cases import Case
 
-__all__ = ["Inputs", "Step", "available_bytes", "cache_bytes", "make_inputs", "make_step", "run", "synchronize"]
+__all__ = [
+    "Inputs",
+    "Step",
+    "available_bytes",
+    "cache_bytes",
+    "copy_bandwidth",
+    "make_inputs",
+    "make_step",
+    "run",
+    "synchronize",
+]
 
 WARMUP_ROUNDS = {"cpu": 1, "cuda": 3}
 MAX_INPUT_COPIES = 4
 _CPU_CACHE_FALLBACK = 32 * 2**20
+_COPY_BYTES = {"cuda": 2**30, "cpu": 2**28}
+_COPY_REPEATS = 5
 
 Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], object]
 
@@ -57,6 +70,23 @@ def available_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+@cache
+def copy_bandwidth(device: torch.device) -> float:
+    """Bytes per second of one large copy on ``device`` (read + write counted), fastest of a few:
+    the bandwidth behind the I/O floor of :mod:`benchmarks.history`."""
+    size = _COPY_BYTES.get(device.type, _COPY_BYTES["cpu"])
+    src = torch.empty(size, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    best = math.inf
+    for _ in range(_COPY_REPEATS):
+        synchronize(device)
+        start = time.perf_counter()
+        dst.copy_(src)
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size / best
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,11 @@
                             closed forms, iid vs ORF, positive / trigonometric / hyperbolic and
                             FAVOR++ ([P] Fig. 3 and Lemma 2; [CRT]);
 (c) ``output_error.png``    relative error of the attention output against m and against the input
-                            scale, FAVOR+ vs FAVOR++ (bidirectional).
-About 2-3 minutes on 2 CPU cores, most of it (a).
+                            scale, FAVOR+ vs FAVOR++ (bidirectional);
+(d) ``history_<device>.png`` forward time against L per contender from the newest saved benchmark
+                            run of ``--device`` (pytest-benchmark), with the I/O floor; drawn only
+                            where such a run exists.
+About 2-3 minutes on 2 CPU cores, most of it (a); ``--figures`` picks some.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
-from benchmarks import kernel_mse, output_error, scaling
+from benchmarks import history, kernel_mse, output_error, scaling
 
 FIGURES = Path(__file__).parent / "figures"
 KERNEL_MS = (16, 32, 64, 128, 256)
 OUTPUT_MS = (16, 32, 64, 128, 256, 512)
 OUTPUT_SCALES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 OUTPUT_SCALE, OUTPUT_M = 0.6, 256
+FIGURES_ALL = ("scaling", "kernel_mse", "output_error", "history")
 
 
 def plot_scaling(device: torch.device, path: Path) -> None:
@@ -114,6 +118,35 @@ def plot_output_error(path: Path, *, draws: int = 24) -> None:
     _save(fig, path)
 
 
+def plot_history(path: Path, rows: list[history.Timing], machine: dict) -> None:
+    """(d) median forward time against L per contender, one panel per (mode, dtype), the I/O floor
+    dashed; the L sweeps at the run's default (m, d) only."""
+    forward = [t for t in rows if t.passes == "forward"]
+    m, d = max({(t.m, t.d) for t in forward}, key=lambda md: sum((t.m, t.d) == md for t in forward))
+    forward = [t for t in forward if (t.m, t.d) == (m, d)]
+    dtypes = sorted({t.dtype for t in forward})
+    fig, axes = plt.subplots(len(dtypes), 2, figsize=(11, 4.2 * len(dtypes)), squeeze=False, sharex=True)
+    for row, dtype in zip(axes, dtypes, strict=True):
+        for ax, causal in zip(row, (False, True), strict=True):
+            panel = [t for t in forward if t.dtype == dtype and t.causal == causal]
+            for name in sorted({t.contender for t in panel}):
+                curve = sorted((t.length, t.median) for t in panel if t.contender == name)
+                ax.loglog([n for n, _ in curve], [1e3 * s for _, s in curve], "o-", label=name)
+            floor = sorted({(t.length, history.io_floor_seconds(t)) for t in panel})
+            ax.loglog([n for n, _ in floor], [1e3 * s for _, s in floor], "k--", label="I/O floor (q, k, v, out once)")
+            lengths = tuple(sorted({t.length for t in panel}))
+            if lengths:
+                _label_log_x(ax, lengths)
+            ax.set(title=f"{'causal' if causal else 'bidirectional'}, forward {dtype}", xlabel="sequence length L")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+        row[0].set_ylabel("median time per call (ms)")
+    some = forward[0]
+    fig.suptitle(f"{machine.get('gpu') or machine.get('device')}: B = {some.batch}, H = {some.heads}, d = {d}, "
+                 f"m = {m}; torch {machine.get('torch')}, triton {machine.get('triton', '–')}")
+    _save(fig, path)
+
+
 def _label_log_x(ax: plt.Axes, values: tuple[int, ...]) -> None:
     """Label a log x-axis at exactly ``values``, in plain numbers, without minor labels."""
     ax.set_xscale("log")
@@ -135,14 +168,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=FIGURES, help="output folder (default: %(default)s)")
     parser.add_argument("--torch-threads", type=int, default=torch.get_num_threads(), metavar="N",
                         help="intra-op threads (default: torch's default, %(default)s here)")
+    parser.add_argument("--figures", nargs="+", choices=FIGURES_ALL, default=list(FIGURES_ALL),
+                        help="which figures to draw (default: all)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.torch_threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, draw in (
-        ("time_vs_length.png", lambda p: plot_scaling(torch.device(args.device), p)),
-        ("kernel_mse.png", plot_kernel_mse),
-        ("output_error.png", plot_output_error),
-    ):
+    device = torch.device(args.device)
+    slug = history.device_slug(device)
+    run = history.latest_run(slug)
+    figures = {
+        "scaling": ("time_vs_length.png", lambda p: plot_scaling(device, p)),
+        "kernel_mse": ("kernel_mse.png", plot_kernel_mse),
+        "output_error": ("output_error.png", plot_output_error),
+        "history": (f"history_{slug}.png", lambda p: plot_history(p, *history.load(run))),
+    }
+    for key in args.figures:
+        name, draw = figures[key]
+        if key == "history" and run is None:
+            print(f"  {name}: skipped, no saved benchmark run under {history.STORAGE / slug}", flush=True)
+            continue
         start = time.perf_counter()
         draw(args.out / name)
         print(f"  {name}: {time.perf_counter() - start:.0f} s", flush=True)

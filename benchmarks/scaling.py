@@ -22,7 +22,7 @@ from benchmarks.cases import Case
 
 __all__ = ["CONTENDERS", "Curve", "fit_slope", "lengths_for", "measure"]
 
-CONTENDERS: tuple[str, ...] = ("favor", "exact", "sdpa")
+CONTENDERS: tuple[str, ...] = ("favor-torch", "exact", "sdpa")
 
 
 @dataclass(frozen=True)

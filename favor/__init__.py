@@ -1,7 +1,10 @@
 """favor: a compact FAVOR+ (Performer) attention in PyTorch.
 
 Modules: ``projections`` (ω draws), ``features`` (φ maps), ``gerf`` (FAVOR++ parameter),
-``attention`` (linear-time attention), ``module`` (``FavorAttention``), ``validation``.
+``attention`` (linear-time attention, the readable reference), ``module`` (``FavorAttention``),
+``validation``, ``backend`` (``favor_attention(..., backend=)``: PyTorch or Triton), and the
+optional Triton backend (extra ``[gpu]``, imported only when chosen): ``triton_kernels`` (the
+kernels) and ``triton_attention`` (launch, segment states, autograd).
 """
 
 from favor.attention import favor_attention

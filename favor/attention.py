@@ -22,6 +22,7 @@ import math
 
 import torch
 
+from favor.backend import choose_backend
 from favor.features import split_features
 from favor.gerf import optimal_gerf_parameter
 from favor.validation import check_attention_inputs, compute_dtype
@@ -92,6 +93,7 @@ def favor_attention(
     key_mask: torch.Tensor | None = None,
     chunk_size: int = 128,
     gerf_a: float | str = 0.0,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """FAVOR attention estimate of softmax(q kᵀ/√d) v.
 
@@ -107,10 +109,18 @@ def favor_attention(
         gerf_a: GERF parameter A (``kind="gerf"``), or ``"optimal"`` for the data-dependent A*
             of MATH 23 — bidirectional only: computed from the whole sequence it would let
             future tokens change past outputs.
+        backend: ``"torch"`` (this function's code), ``"triton"`` (the fused kernels of
+            :mod:`favor.triton_attention`: positive features; bf16 inputs multiply bf16 tiles
+            on tensor cores) or ``"auto"``: Triton on CUDA where it applies, else torch
+            (:mod:`favor.backend`).
 
-    Returns: ``[..., Lq, dv]`` in the dtype of q (fp16/bf16 are computed in fp32).
+    Returns: ``[..., Lq, dv]`` in the dtype of q (fp16/bf16 are computed in fp32 by the torch backend).
     """
     check_attention_inputs(q, k, v, projection, causal=causal, key_mask=key_mask, chunk_size=chunk_size)
+    if choose_backend(backend, q, projection, kind=kind) == "triton":
+        from favor.triton_attention import triton_favor_attention
+
+        return triton_favor_attention(q, k, v, projection, causal=causal, key_mask=key_mask, chunk_size=chunk_size)
     out_dtype = q.dtype
     length_q, width_v = q.shape[-2], v.shape[-1]
     if length_q == 0:

@@ -18,7 +18,9 @@ Capabilities (all optional):
 Flags: ``feature_kinds``, ``orthogonal``, ``fixed_norms``, ``causal``, ``key_mask``,
 ``dtypes``, ``autograd``, ``input_validation``, ``chunk_option`` (a keyword of ``attention``
 that sets a block length the result must not depend on), ``gerf`` (``feature_map`` and
-``attention`` accept ``gerf_a``).
+``attention`` accept ``gerf_a``), ``flop_countable`` (its matmuls are aten ops that
+``FlopCounterMode`` sees; a fused kernel's are not), ``max_length`` (the longest sequence the
+suite should run it on, e.g. 512 under Triton's CPU interpreter; None: the suite's own maxima).
 
 ``compute_precision`` declares, per input dtype, the precision of the products (features and
 matmul operands) and of the accumulation (sums over the sequence and the features): the rounding
@@ -112,6 +114,8 @@ class Implementation:
     input_validation: bool = True
     chunk_option: str | None = None
     gerf: bool = False
+    flop_countable: bool = True
+    max_length: int | None = None
     compute_precision: Mapping[torch.dtype, Precision] = field(default_factory=lambda: dict(FAVOR_PRECISION))
     known_deviations: Mapping[str, str] = field(default_factory=dict)
 
@@ -200,7 +204,16 @@ def capabilities(impl: Implementation) -> list[str]:
     caps += [f"feature:{k}" for k in impl.feature_kinds]
     caps += [
         n
-        for n in ("orthogonal", "fixed_norms", "causal", "key_mask", "autograd", "input_validation", "gerf")
+        for n in (
+            "orthogonal",
+            "fixed_norms",
+            "causal",
+            "key_mask",
+            "autograd",
+            "input_validation",
+            "gerf",
+            "flop_countable",
+        )
         if getattr(impl, n)
     ]
     caps += [f"dtype:{str(t).removeprefix('torch.')}" for t in impl.dtypes]

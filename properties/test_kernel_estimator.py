@@ -29,7 +29,6 @@ own sampler otherwise (``sampling.projection_source``): these properties test th
 REPLICATES = 2000
 
 
-
 @pytest.mark.false_alarm(budget.TEST_ALPHA)
 @pytest.mark.requires("feature_map")
 @pytest.mark.parametrize("orthogonal", LAWS)
@@ -194,9 +193,7 @@ def test_entry_does_not_depend_on_other_tokens(impl, device, kind, data):
         phi_k = impl.feature_map(k, w, kind=kind).double()
         values.append((phi_q[-1] * phi_k[0]).sum())
         magnitudes.append((phi_q[-1] * phi_k[0]).abs().sum())
-    slack = sum(
-        checks.estimate_rounding(impl, pair[0], pair[1], w, magnitude, kind=kind) for magnitude in magnitudes
-    )
+    slack = sum(checks.estimate_rounding(impl, pair[0], pair[1], w, magnitude, kind=kind) for magnitude in magnitudes)
     assert_close(
         "Â_ij for one pair embedded in two sequences",
         values[1],

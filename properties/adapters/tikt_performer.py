@@ -108,7 +108,13 @@ def feature_map(x: torch.Tensor, projection: torch.Tensor, *, kind: str) -> torc
 
 
 def attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, projection: torch.Tensor, *, kind: str, causal: bool,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    projection: torch.Tensor,
+    *,
+    kind: str,
+    causal: bool,
     key_mask: torch.Tensor | None,
 ) -> torch.Tensor:
     """``FastAttention.forward`` on ``[*batch, L, d]`` inputs with projection ``w``: ``[*batch, L, dv]``."""

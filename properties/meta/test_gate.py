@@ -18,7 +18,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-MINIMAL_ADAPTER = '''
+MINIMAL_ADAPTER = """
 import torch
 
 import favor
@@ -41,7 +41,7 @@ IMPLEMENTATION = Implementation(
     dtypes=(torch.float64, torch.float32),
     input_validation=False,
 )
-'''
+"""
 
 MINIMAL_CASES = {
     "attention_identities": 6,

@@ -37,7 +37,9 @@ def test_favor_forward_flops(length: int, d: int, m: int, dv: int, feature_kind:
     g = gen(23)
     q, k = torch.randn(2, 2, length, d, generator=g)
     v, w = torch.randn(2, length, dv, generator=g), torch.randn(m, d, generator=g)
-    got = _flops(lambda: favor.favor_attention(q, k, v, w, kind=feature_kind, causal=causal, chunk_size=chunk))
+    got = _flops(
+        lambda: favor.favor_attention(q, k, v, w, kind=feature_kind, causal=causal, chunk_size=chunk, backend="torch")
+    )
     expected = 2 * cost.favor_forward_flops(length, d, m, dv, kind=feature_kind, causal=causal, chunk_size=chunk)
     if got != expected:
         fail(

@@ -5,6 +5,7 @@ mutant declare what it implements, and a plain linear attention on features chos
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -17,6 +18,8 @@ from favor_suite.reference.softmax import scaled
 __all__ = ["FAVOR_KINDS", "favor_sampler", "mutant", "plain_linear_attention"]
 
 FAVOR_KINDS = ("positive", "hyperbolic", "trigonometric")
+FAVOR_ATTENTION = partial(favor.favor_attention, backend="torch")
+"""favor's attention on its PyTorch code, whatever the device (the Triton backend is its own record)."""
 
 Features = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -26,7 +29,7 @@ def mutant(
     *,
     sample_projection: Callable[..., torch.Tensor] = favor_sampler,
     feature_map: Callable[..., torch.Tensor] = favor.feature_map,
-    attention: Callable[..., torch.Tensor] = favor.favor_attention,
+    attention: Callable[..., torch.Tensor] = FAVOR_ATTENTION,
     input_validation: bool,
     gerf: bool,
     chunk_option: str | None,
