@@ -89,7 +89,7 @@ def _trigonometric(x: torch.Tensor, w: torch.Tensor) -> SplitFeatures:
 
 def gerf_admissible(a: float | torch.Tensor) -> None:
     """Raise unless 1 − 8A > 0, the condition for a finite second moment (MATH 21, [CRT])."""
-    a_t = torch.as_tensor(a)
+    a_t = torch.as_tensor(a, dtype=torch.float64) if not torch.is_tensor(a) else a.double()
     if not bool((torch.isfinite(a_t) & (1.0 - 8.0 * a_t > 0.0)).all()):
         raise ValueError(f"GERF parameter A must satisfy 1 - 8A > 0 (A < 1/8), got A = {a}")
 

@@ -121,12 +121,12 @@ def thorough_sweep(runs: int, workers: str, impl: str | None) -> int:
             start = time.perf_counter()
             code = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True).returncode
             verdict = json.loads(report.read_text()) if report.exists() else {"areas": {}}
-            names = [f"{a}::{f['test']}" for a, row in verdict["areas"].items() for f in row["failures"]]
-            failures.update(names)
-            failed_runs += bool(names) or code != 0
+            found = [(f"{a}::{f['test']}", f["headline"]) for a, row in verdict["areas"].items() for f in row["failures"]]
+            failures.update(name for name, _ in found)
+            failed_runs += bool(found) or code != 0
             print(
-                f"run {run + 1}/{runs} seed {seed}: exit {code}, {len(names)} failures, "
-                f"{time.perf_counter() - start:.0f} s" + "".join(f"\n    {n}" for n in names),
+                f"run {run + 1}/{runs} seed {seed}: exit {code}, {len(found)} failures, "
+                f"{time.perf_counter() - start:.0f} s" + "".join(f"\n    {n}\n        {h}" for n, h in found),
                 flush=True,
             )
     print(f"{failed_runs} of {runs} thorough runs failed")

@@ -372,8 +372,8 @@ def kernel_variance(
     ratio_variance = None if orthogonal else float(em.mse_ratio_variance(kind, x, y, m, gerf_a=gerf_a))
     if kind in ("positive", "gerf") and not orthogonal:
         power = rs.z_test_critical(alpha) + float(stats.norm.isf(budget.POWER_BETA))
-        needed = math.ceil(power**2 * ratio_variance / variance_error**2)
-        replicates = max(2, min(needed, budget.MAX_ROWS // m))
+        needed = power**2 * ratio_variance / variance_error**2
+        replicates = max(2, min(math.ceil(needed) if math.isfinite(needed) else budget.MAX_ROWS, budget.MAX_ROWS // m))
         w = projections(impl, 1, replicates * m, d, orthogonal=False, norms="chi", gen=gen)[0]
         estimates, rounding = _batched_estimates(impl, x, y, w, m, kind=kind, gerf_a=gerf_a)
     else:

@@ -80,7 +80,11 @@ def _gerf_differences(x: object, y: object, a: float) -> Moments:
     c1, c2, c3, c4 = (1 - j * alpha for j in (1, 2, 3, 4))
     quartic = 6 - 48 * alpha + 140 * alpha**2 - 176 * alpha**3 + 81 * alpha**4
     d3 = -d / 2 * math.log1p(-(alpha**3) * (2 - 3 * alpha) / c2**3) + 3 * alpha * s / (c2 * c3)
-    d4 = -d / 2 * math.log1p(-(alpha**4) * quartic / (c3**4 * c1**4)) + 12 * alpha**2 * s / (c2 * c3 * c4)
+    # Δ⁴ln c_j = ln(c4·c2⁶/(c3⁴c1⁴)) = ln(1 − α⁴q/(c3⁴c1⁴)): log1p where that argument is small,
+    # the sum of logs near the pole c4 → 0 (A → 1/16), where 1 − α⁴q/(c3⁴c1⁴) loses every digit.
+    shrink = -(alpha**4) * quartic / (c3**4 * c1**4)
+    log_ratio = math.log1p(shrink) if shrink > -0.5 else math.log(c4) + 6 * math.log(c2) - 4 * math.log(c3 * c1)
+    d4 = -d / 2 * log_ratio + 12 * alpha**2 * s / (c2 * c3 * c4)
     return gerf_log_ratio(x, y, a), np.asarray(d3, dtype=np.float64), np.asarray(d4, dtype=np.float64)
 
 

@@ -11,6 +11,7 @@ per group, Chernoff-Hoeffding over groups; Lugosi & Mendelson 2019); the Edgewor
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from scipy import stats
@@ -85,7 +86,13 @@ def samples_for_relative_bias(relative_variance: float, bias: float, alpha: floa
     (α′ = α/HEAVY_TAIL_SAFETY) to detect relative bias b with probability 1 − β, v the relative
     variance of one replicate (MATH 25)."""
     z = z_test_critical(alpha) + float(stats.norm.isf(beta))
-    return math.ceil(z * z * relative_variance / bias**2)
+    return _count(z * z * relative_variance / bias**2)
+
+
+def _count(needed: float) -> int:
+    """⌈needed⌉, or sys.maxsize — more than any budget — where it overflows (a variance near a
+    pole of its closed form, e.g. GERF as A → 1/8)."""
+    return math.ceil(needed) if math.isfinite(needed) else sys.maxsize
 
 
 def detectable_relative_bias(relative_variance: float, n: int, alpha: float, beta: float) -> float:
@@ -178,7 +185,9 @@ def samples_for_mom(relative_variance: float, bias: float, alpha: float, beta: f
     (MATH 39). With the same k groups the MoM strays beyond c_β·σ/√(n/k) from the shifted mean with
     probability ≤ exp(−k·KL(½ ‖ 1/c_β²)) = β, so a shift ≥ (c + c_β)σ/√(n/k) is detected; at β = α
     c_β = c: a shift of twice the threshold."""
-    return mom_groups(alpha) * math.ceil(mom_power_multiple(alpha, beta) ** 2 * relative_variance / bias**2)
+    return min(
+        sys.maxsize, mom_groups(alpha) * _count(mom_power_multiple(alpha, beta) ** 2 * relative_variance / bias**2)
+    )
 
 
 # ---------------------------------------------------------------- Edgeworth (MATH 40)
