@@ -121,7 +121,8 @@ def thorough_sweep(runs: int, workers: str, impl: str | None) -> int:
             start = time.perf_counter()
             code = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True).returncode
             verdict = json.loads(report.read_text()) if report.exists() else {"areas": {}}
-            found = [(f"{a}::{f['test']}", f["headline"]) for a, row in verdict["areas"].items() for f in row["failures"]]
+            rows = verdict["areas"].items()
+            found = [(f"{a}::{f['test']}", f["headline"]) for a, row in rows for f in row["failures"]]
             failures.update(name for name, _ in found)
             failed_runs += bool(found) or code != 0
             print(
