@@ -19,7 +19,9 @@ Flags: ``feature_kinds``, ``orthogonal``, ``fixed_norms``, ``causal``, ``key_mas
 ``dtypes``, ``autograd``, ``input_validation``, ``chunk_option`` (a keyword of ``attention``
 that sets a block length the result must not depend on), ``gerf`` (``feature_map`` and
 ``attention`` accept ``gerf_a``), ``flop_countable`` (its matmuls are aten ops that
-``FlopCounterMode`` sees; a fused kernel's are not), ``max_length`` (the longest sequence the
+``FlopCounterMode`` sees; a fused kernel's are not), ``torch_ops`` (its computation allocates
+torch tensors the dispatcher sees, so the shape and live-memory audits apply; an implementation in
+another framework converted at the boundary sets False), ``max_length`` (the longest sequence the
 suite should run it on, e.g. 512 under Triton's CPU interpreter; None: the suite's own maxima).
 
 ``compute_precision`` declares, per input dtype, the precision of the products (features and
@@ -115,6 +117,7 @@ class Implementation:
     chunk_option: str | None = None
     gerf: bool = False
     flop_countable: bool = True
+    torch_ops: bool = True
     max_length: int | None = None
     compute_precision: Mapping[torch.dtype, Precision] = field(default_factory=lambda: dict(FAVOR_PRECISION))
     known_deviations: Mapping[str, str] = field(default_factory=dict)
@@ -213,6 +216,7 @@ def capabilities(impl: Implementation) -> list[str]:
             "input_validation",
             "gerf",
             "flop_countable",
+            "torch_ops",
         )
         if getattr(impl, n)
     ]

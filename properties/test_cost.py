@@ -67,7 +67,7 @@ def _check_scaling(what: str, counts: dict[int, int], power: int) -> None:
         )
 
 
-@pytest.mark.requires("attention", "flop_countable")
+@pytest.mark.requires("attention", "torch_ops", "flop_countable")
 def test_flops_double_exactly_when_length_doubles(impl, device, mode):
     """Forward, and forward + backward, FLOP counts are exactly affine in L (MATH 29-31): the
     increment doubles when L doubles. Exact softmax attention, counted the same way, has
@@ -88,7 +88,7 @@ def test_flops_double_exactly_when_length_doubles(impl, device, mode):
     _check_scaling("exact attention (sanity)", exact, 2)
 
 
-@pytest.mark.requires("attention")
+@pytest.mark.requires("attention", "torch_ops")
 def test_no_quadratic_or_prefix_state_tensor_is_created(impl, device, mode):
     """Forward and backward: no intermediate has two dimensions ≥ L, none holds L·m·dv numbers,
     and the largest intermediate at 2L is at most twice the largest at L (MATH 30-31)."""
@@ -149,7 +149,7 @@ def test_peak_cuda_memory_grows_linearly(impl, device):
         )
 
 
-@pytest.mark.requires("attention")
+@pytest.mark.requires("attention", "torch_ops")
 def test_live_memory_holds_no_prefix_states(impl, device, mode):
     """Forward, no autograd, m = dv = 64: each extra token may add less live memory than one m×dv
     prefix state, (peak(2L) − peak(L))/L < m·dv·itemsize — which also catches prefix states split

@@ -45,7 +45,8 @@ float64 tensor raises ``TypeError``. A Keras layer autocasts floating inputs to 
     ``key_mask`` → ``attention_mask`` as float32 ``[B, L]`` (what ``KernelMask`` makes, l. 39-41),
     which multiplies ``key_prime`` (l. 707-708): masked keys leave numerator and normalizer.
 Flags: float64 (computed in float32) and float32; no autograd through the boundary (TF's tape
-is not torch's); no input validation; no block-length option (``causal_chunk_length`` changes
+is not torch's); ``torch_ops`` and ``flop_countable`` False: the cost audits watch torch's
+dispatcher, which TensorFlow's ops bypass; no input validation; no block-length option (``causal_chunk_length`` changes
 the mask, not only the blocking); no GERF. No known deviations are declared.
 """
 
@@ -153,6 +154,8 @@ def _record(transform: str) -> Implementation:
         input_validation=False,
         chunk_option=None,
         gerf=False,
+        flop_countable=False,  # TensorFlow's matmuls are not torch ops:
+        torch_ops=False,  # the dispatch-level cost audits cannot see them
         compute_precision={torch.float64: _FLOAT32, torch.float32: _FLOAT32},
         known_deviations={},
     )
