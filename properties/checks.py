@@ -137,8 +137,12 @@ def mean_test(
     ``mom=False``: the z-test on the mean of the estimates, |z| ≤ z_test_critical(α), each estimate
     of closed-form ``variance`` (MATH 25). ``mom=True``: the median of the estimates as group means
     (one estimate = one group), |MoM − expected| ≤ MOM_C·√variance, distribution-free (MATH 39).
+    Every estimate must be finite; where the closed-form variance overflows float64 (GERF as
+    A → 1/8) that is all that can be asserted.
     """
     x = estimates.detach().double().cpu().numpy()
+    if not np.isfinite(x).all():
+        fail(f"{what}: {int((~np.isfinite(x)).sum())} of {x.size} estimates are not finite", **context)
     slack = float(rounding.max())
     sd = math.sqrt(max(variance, 0.0))
     if mom:

@@ -171,7 +171,8 @@ def gerf_log_ratio(x: object, y: object, a: float) -> np.ndarray:
 def mse_gerf_iid(x: object, y: object, a: float, m: int) -> np.ndarray:
     """MSE of the GERF estimator with m iid features: (second moment − SM²)/m = SM²·expm1(D₂)/m
     (MATH 22, 37), without the cancellation of the difference at small s and A."""
-    return softmax_kernel(x, y) ** 2 * np.expm1(gerf_log_ratio(x, y, a)) / m
+    with np.errstate(over="ignore"):  # +inf: a variance beyond float64, next to the pole A = 1/8
+        return softmax_kernel(x, y) ** 2 * np.expm1(gerf_log_ratio(x, y, a)) / m
 
 
 def optimal_gerf_a(rho: object) -> np.ndarray:
