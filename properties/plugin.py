@@ -23,54 +23,21 @@ collected or printed, in a run that does not select the gate. The suite's self-t
 
 from __future__ import annotations
 
-import fnmatch
 import importlib.util
 import json
-import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from favor_suite import deviations
+from favor_suite.verdict import SEVERITIES, Gate, budget_line, verdict, write
+
 __all__ = ["AREAS", "PROFILES", "SEVERITIES", "SUITE_DIR", "area_of", "case_requirements", "gate", "implementation"]
 
 SUITE_DIR = Path(__file__).resolve().parent
 AREAS = tuple(sorted(p.stem.removeprefix("test_") for p in SUITE_DIR.glob("test_*.py")))
-SEVERITIES = ("wrong", "fragile", "contract")
-"""wrong: a law of the mathematics violated beyond its statistical or rounding allowance;
-fragile: exact in exact arithmetic, numerically weaker than the contract the suite states;
-contract: an API promise broken (dtype returned, generator use, validation, cost)."""
 PROFILES = ("favor-default", "favor-thorough", "favor-gate")
-_COLUMNS = ("passed", *SEVERITIES, "error", "skipped", "xfailed", "xpassed")
-
-
-@dataclass
-class Gate:
-    """What the plugin knows about a run that selected the gate."""
-
-    impl: Any
-    device: Any
-    deviations: list[tuple[str, dict[str, str], str]]
-    started: float = field(default_factory=time.perf_counter)
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
-    matched: set[str] = field(default_factory=set)
-    unmatched: list[str] = field(default_factory=list)
-    budget: tuple[float, int] | None = None
-    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per area, what collection found: cases that apply to the implementation, and the skipped
-    ones by missing capability (known before anything runs; ``--collect-only`` reports it too)."""
-
-    def row(self, area: str) -> dict[str, Any]:
-        if area not in self.rows:
-            self.rows[area] = {
-                **dict.fromkeys(_COLUMNS, 0),
-                "failures": [],
-                "xpasses": [],
-                "skipped_by_capability": Counter(),
-            }
-        return self.rows[area]
 
 
 _GATE = pytest.StashKey[Gate]()
@@ -198,7 +165,7 @@ def pytest_configure(config: pytest.Config) -> None:
     device = torch.device(config.getoption("favor_device"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise pytest.UsageError("--favor-device=cuda was asked for but torch.cuda.is_available() is False")
-    config.stash[_GATE] = _RUN["gate"] = Gate(impl, device, _deviations(config, impl))
+    config.stash[_GATE] = _RUN["gate"] = Gate(impl, device, deviations.load(impl, config.getoption("favor_deviations")))
     config.pluginmanager.import_plugin("favor_suite.fixtures")
 
 
@@ -219,57 +186,6 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
-# ---------------------------------------------------------------------------- deviations
-def _parse_deviation(line: str, default_reason: str) -> tuple[str, dict[str, str], str] | None:
-    text, _, reason = line.partition("#")
-    tokens = text.split()
-    if not tokens:
-        return None
-    scopes = {}
-    for token in tokens[1:]:
-        key, sep, value = token.partition("=")
-        if not sep:
-            raise pytest.UsageError(f"known deviation {line.strip()!r}: scope {token!r} is not key=value")
-        scopes[key] = value
-    return tokens[0], scopes, reason.strip() or default_reason
-
-
-def _deviations(config: pytest.Config, impl: Any) -> list[tuple[str, dict[str, str], str]]:
-    """From the record (``known_deviations``: pattern → reason) and ``--favor-deviations``."""
-    entries = [
-        _parse_deviation(f"{pattern} # {reason}", "known deviation")
-        for pattern, reason in impl.known_deviations.items()
-    ]
-    path = config.getoption("favor_deviations")
-    if path:
-        entries += [_parse_deviation(line, "known deviation") for line in Path(path).read_text().splitlines()]
-    return [e for e in entries if e is not None]
-
-
-def _describe(entry: tuple[str, dict[str, str], str]) -> str:
-    pattern, scopes, _ = entry
-    return " ".join([pattern, *(f"{k}={v}" for k, v in scopes.items())])
-
-
-def _param_text(value: object) -> str:
-    text = str(value).removeprefix("torch.")
-    return text.lower() if isinstance(value, bool) else text
-
-
-def _glob(pattern: str) -> str:
-    """``*`` and ``?`` are wildcards; brackets are literal, as in the test ids they are copied from."""
-    return "".join(f"[{c}]" if c in "[]" else c for c in pattern)
-
-
-def _matches(item: pytest.Item, area: str, entry: tuple[str, dict[str, str], str]) -> bool:
-    pattern, scopes, _ = entry
-    names = (f"{area}::{item.name}", item.name, getattr(item, "originalname", item.name))
-    if not any(fnmatch.fnmatchcase(name, _glob(pattern)) for name in names):
-        return False
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    return all(key in params and fnmatch.fnmatchcase(_param_text(params[key]), value) for key, value in scopes.items())
-
-
 # ---------------------------------------------------------------------------- collection
 def area_of(path: Path) -> str | None:
     """The property area of a test file of the suite (``test_<area>.py``), None for anything else."""
@@ -285,7 +201,7 @@ def case_requirements(params: dict[str, object]) -> list[str]:
     if params.get("mode") == "causal":
         needs.append("causal")
     if "dtype" in params:
-        needs.append(f"dtype:{_param_text(params['dtype'])}")
+        needs.append(f"dtype:{deviations.param_text(params['dtype'])}")
     if "kind" in params:
         needs.append(f"feature:{params['kind']}")
     return needs
@@ -328,8 +244,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         counts["applicable"] += 1
         for entry in state.deviations:
-            if _matches(item, area, entry):
-                state.matched.add(_describe(entry))
+            if deviations.matches(item, area, entry):
+                state.matched.add(deviations.describe(entry))
                 item.add_marker(pytest.mark.xfail(reason=f"known deviation: {entry[2]}", strict=False))
         alpha = item.get_closest_marker("false_alarm")
         if alpha is not None:
@@ -337,7 +253,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             statistical += 1
     state.budget = (total, statistical)
     if areas:
-        state.unmatched = [_describe(e) for e in state.deviations if _describe(e) not in state.matched]
+        state.unmatched = [
+            deviations.describe(e) for e in state.deviations if deviations.describe(e) not in state.matched
+        ]
 
 
 # ---------------------------------------------------------------------------- reports
@@ -449,52 +367,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     ]
 
 
-def _budget_line(state: Gate) -> str:
-    from favor_suite import budget
-
-    total, tests = state.budget or (0.0, 0)
-    return (
-        f"favor: false-alarm budget {total:.2e} over {tests} statistical test cases "
-        f"(each check at α/(examples × checks), examples = {budget.statistical_examples()})"
-    )
-
-
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
     state = gate(config)
-    return _budget_line(state) if state is not None and state.budget is not None and state.budget[1] else None
-
-
-def verdict(state: Gate, exitstatus: int) -> dict[str, Any]:
-    """The run's verdict as a JSON-ready dict (the table, every failure, skips by capability)."""
-    from hypothesis import settings
-
-    from favor_suite.implementation import capabilities, describe_precision
-
-    areas = {}
-    for area in sorted(state.rows):
-        row = state.rows[area]
-        areas[area] = {**row, "skipped_by_capability": dict(row["skipped_by_capability"])}
-    totals = {column: sum(r[column] for r in state.rows.values()) for column in _COLUMNS}
-    by_capability: Counter[str] = Counter()
-    for row in state.rows.values():
-        by_capability.update(row["skipped_by_capability"])
-    total, tests = state.budget or (0.0, 0)
-    return {
-        "implementation": state.impl.name,
-        "capabilities": capabilities(state.impl),
-        "compute_precision": describe_precision(state.impl),
-        "profile": settings.get_current_profile_name(),
-        "device": str(state.device),
-        "false_alarm_budget": total,
-        "statistical_test_cases": tests,
-        "exitstatus": int(exitstatus),
-        "duration_s": round(time.perf_counter() - state.started, 1),
-        "totals": totals,
-        "skipped_by_capability": dict(by_capability),
-        "unmatched_deviations": state.unmatched,
-        "cases": state.cases,
-        "areas": areas,
-    }
+    return budget_line(state) if state is not None and state.budget is not None and state.budget[1] else None
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -507,26 +382,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if path:
             Path(path).write_text(json.dumps(result, indent=2))
         return
-    tr = terminalreporter
-    tr.section(f"FAVOR verdict for {state.impl.name!r}")
-    tr.write_line(f"{'area':<24}" + "".join(f"{c:>9}" for c in _COLUMNS))
-    for area, row in result["areas"].items():
-        tr.write_line(f"{area:<24}" + "".join(f"{row[c]:>9}" for c in _COLUMNS))
-    tr.write_line(f"{'total':<24}" + "".join(f"{result['totals'][c]:>9}" for c in _COLUMNS))
-    tr.write_line(_budget_line(state) + f"; profile {result['profile']!r}; {result['duration_s']:.0f} s")
-    if result["skipped_by_capability"]:
-        skipped = ", ".join(f"{cap}: {n}" for cap, n in sorted(result["skipped_by_capability"].items()))
-        tr.write_line(f"skipped cases by missing capability (a case missing two counts twice): {skipped}")
-    for severity in (*SEVERITIES, "error"):
-        for area, row in result["areas"].items():
-            for failure in row["failures"]:
-                if failure["severity"] == severity:
-                    tr.write_line(f"  {severity.upper():<8} {area}::{failure['test']}\n      {failure['headline']}")
-    for area, row in result["areas"].items():
-        for test in row["xpasses"]:
-            tr.write_line(f"  XPASS    {area}::{test}: listed as a known deviation, now passes")
-    for entry in result["unmatched_deviations"]:
-        tr.write_line(f"  WARNING  known deviation {entry!r} matches no collected test", yellow=True)
+    write(terminalreporter, state, result)
     if path:
         Path(path).write_text(json.dumps(result, indent=2))
-        tr.write_line(f"verdict written to {path}")
+        terminalreporter.write_line(f"verdict written to {path}")
