@@ -80,8 +80,8 @@ def quadratic_on_same_features(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(Ŷ, allowance): the O(L²) float64 computation D̂⁻¹ÂV on φ from ``feature_map`` (MATH 17),
     and the elementwise rounding allowance of an implementation whose inputs are ``dtype``, at the
-    compute precision it declares for that dtype (``reference.rounding.term_error``, MATH
-    "Rounding allowances"):
+    compute precision it declares for that dtype, plus that of the float64 reference itself
+    (``reference.rounding.term_error``, MATH 43d):
 
         |ΔŶ_ic| ≤ ε·(Σ_jf |φ_f(q̃_i)||φ_f(k̃_j)||v_jc| + |Ŷ_ic|·Σ_jf |φ_f(q̃_i)||φ_f(k̃_j)|)/|D̂_i| + u_out·|Ŷ_ic|
 
@@ -99,14 +99,11 @@ def quadratic_on_same_features(
     norms = scaled(q64).norm(dim=-1).amax() + scaled(k64).norm(dim=-1).amax()
     exponent = float(w64.norm(dim=-1).amax() * norms + norms**2 + math.log(2 * w.shape[0]))
     precision = precision_of(impl, dtype)
+    u64 = unit_roundoff(torch.float64)
+    sizes = dict(d=q.shape[-1], exponent=exponent, features=qf.shape[-1], length=k.shape[-2])
     epsilon = term_error(
-        d=q.shape[-1],
-        exponent=exponent,
-        features=qf.shape[-1],
-        length=k.shape[-2],
-        products=unit_roundoff(precision.products),
-        accumulation=accumulation_roundoff(precision.accumulation),
-    )
+        **sizes, products=unit_roundoff(precision.products), accumulation=accumulation_roundoff(precision.accumulation)
+    ) + term_error(**sizes, products=u64, accumulation=u64)  # the float64 reference's own rounding
     allowance = epsilon * magnitude + unit_roundoff(dtype) * y.abs() + underflow_error(dtype)
     return y, allowance
 
@@ -131,8 +128,9 @@ def draw_problem(
 
 
 def _feature_slopes(x: torch.Tensor, w: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(|φ(x̃)|, |∂φ_f/∂x̃_k| bound) for the exact map ``kind`` (MATH 2-4), float64, ``[..., F]`` and
-    ``[..., F, d]``: positive/hyperbolic ∂φ_f = φ_f·(±ω_f − x̃); trigonometric
+    """(|φ(x̃)|, Σ|terms| of ∂φ_f/∂x̃_k) for the exact map ``kind`` (MATH 2-4), float64, ``[..., F]``
+    and ``[..., F, d]``: positive/hyperbolic ∂φ_f = φ_f·(±ω_f) − φ_f·x̃, two terms computed apart
+    (the projection and the norm), hence φ_f(|ω_f| + |x̃|); trigonometric
     ∂(e^{‖x̃‖²/2}sin ωᵀx̃) = e^{‖x̃‖²/2}(cos ωᵀx̃·ω + sin ωᵀx̃·x̃) and its cosine twin."""
     m = w.shape[0]
     proj = x @ w.transpose(-2, -1)
@@ -150,7 +148,7 @@ def _feature_slopes(x: torch.Tensor, w: torch.Tensor, kind: str) -> tuple[torch.
     norm = math.sqrt(m * len(signs))
     values = torch.cat([torch.exp(s * proj - half) / norm for s in signs], dim=-1)
     directions = torch.cat([s * w for s in signs])
-    slopes = values.unsqueeze(-1) * (directions - x.unsqueeze(-2)).abs()
+    slopes = values.unsqueeze(-1) * (directions.abs() + x.abs().unsqueeze(-2))
     return values, slopes
 
 
@@ -176,8 +174,9 @@ def gradients_on_same_features(
     (``_feature_slopes``), the cotangent, (v − Ŷ) and 1/D̂ (the chain rule through Ŷ = N̂/D̂):
     dv_j = Σ_i g_i â_ij/D̂_i; ∂φ_f(k̃_j) = Σ_i φ_f(q̃_i)·gᵢᵀ(v_j − Ŷ_i)/D̂_i; ∂φ_f(q̃_i) = Σ_j
     φ_f(k̃_j)·gᵢᵀ(v_j − Ŷ_i)/D̂_i, then through the slopes and d^(−1/4). The allowance is
-    ε·Σ|terms| + u_out·|grad| + η_out with ε = 3·feature_error + γ_6(u_p) + γ_{Lq+Lk+F+dv+d}(u_a) + the
-    forward ε of Ŷ and D̂ (``term_error``): first order in u (MATH "Rounding allowances")."""
+    ε·Σ|terms| + u_out·|grad| + η_out with ε = 3·feature_error + γ_6(u_p) + γ_{Lq+Lk+F+dv+d}(u_a) +
+    the forward ε of Ŷ and D̂ (``term_error``), for the implementation plus the same at float64 for
+    the reference: first order in u (MATH 43g)."""
     leaves = [x.detach().double().requires_grad_(True) for x in (q, k, v)]
     q64, k64, v64 = leaves
     w64 = w.detach().double()
@@ -205,10 +204,20 @@ def gradients_on_same_features(
         exponent = float(w64.norm(dim=-1).amax() * norms + norms**2 + math.log(2 * w.shape[0]))
         u_p, u_a = unit_roundoff(precision.products), accumulation_roundoff(precision.accumulation)
         sums = q.shape[-2] + k.shape[-2] + qf.shape[-1] + v.shape[-1] + q.shape[-1]
-        forward = term_error(
-            d=q.shape[-1], exponent=exponent, features=qf.shape[-1], length=k.shape[-2], products=u_p, accumulation=u_a
-        )
-        epsilon = 3 * feature_error(q.shape[-1], exponent, u_p) + gamma(6, u_p) + gamma(sums, u_a) + forward
+
+        def gradient_error(u_p: float, u_a: float) -> float:
+            forward = term_error(
+                d=q.shape[-1],
+                exponent=exponent,
+                features=qf.shape[-1],
+                length=k.shape[-2],
+                products=u_p,
+                accumulation=u_a,
+            )
+            return 3 * feature_error(q.shape[-1], exponent, u_p) + gamma(6, u_p) + gamma(sums, u_a) + forward
+
+        u64 = unit_roundoff(torch.float64)
+        epsilon = gradient_error(u_p, u_a) + gradient_error(u64, u64)  # + the float64 reference's own
         u_out, eta_out = unit_roundoff(out_dtype), underflow_error(out_dtype)
         allowances = tuple(
             epsilon * mag + u_out * ref.abs() + eta_out for mag, ref in zip(magnitudes, reference, strict=True)
