@@ -6,16 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 import torch
 
 import favor
 from favor.attention import _poison, _sanitize
+from favor.validation import compute_dtype
 from favor_suite.adapters.favor_impl import sample_projection as favor_sampler
 from favor_suite.implementation import Implementation
 from favor_suite.reference.softmax import scaled
 
-__all__ = ["FAVOR_KINDS", "favor_sampler", "mutant", "plain_linear_attention"]
+__all__ = ["FAVOR_KINDS", "Prepared", "favor_sampler", "mutant", "plain_linear_attention", "prepared"]
 
 FAVOR_KINDS = ("positive", "hyperbolic", "trigonometric")
 FAVOR_ATTENTION = partial(favor.favor_attention, backend="torch")
@@ -84,3 +86,27 @@ def plain_linear_attention(
         num = torch.cat(parts, dim=-2)
     out = (num[..., :-1] / num[..., -1:]).masked_fill(poison, float("nan"))
     return out.to(v.dtype if dtype is None else q.dtype)
+
+
+class Prepared(NamedTuple):
+    """favor's inputs to its scan: features in split form (the keys' log-scales masked), values,
+    the outputs a non-finite input poisons, and the dtype to return."""
+
+    qb: torch.Tensor
+    kb: torch.Tensor
+    k_log: torch.Tensor
+    v: torch.Tensor
+    poison: torch.Tensor
+    out_dtype: torch.dtype
+
+
+def prepared(q, k, v, w, *, kind: str, causal: bool, key_mask) -> Prepared:
+    """What favor_attention computes before its scan, so that a mutant of the scan differs from
+    favor only in the scan."""
+    keep = torch.ones(k.shape[:-1], dtype=torch.bool, device=k.device) if key_mask is None else key_mask
+    poison = _poison(q, k, v, keep, causal)
+    out_dtype, work = q.dtype, compute_dtype(q.dtype)
+    q, k, v = (_sanitize(x.to(work)) for x in (q, k, v))
+    qb, _ = favor.split_features(scaled(q), w.to(work), kind=kind)
+    kb, k_log = favor.split_features(scaled(k), w.to(work), kind=kind)
+    return Prepared(qb, kb, k_log.masked_fill(~keep, float("-inf")), v, poison, out_dtype)

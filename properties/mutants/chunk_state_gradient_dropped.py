@@ -6,10 +6,8 @@ earlier chunks' keys and values, so dk and dv are wrong as soon as L exceeds the
 import torch
 
 import favor
-from favor.attention import _exp_gap, _poison, _sanitize
-from favor.validation import compute_dtype
-from favor_suite.mutants._base import mutant
-from favor_suite.reference.softmax import scaled
+from favor.attention import _exp_gap
+from favor_suite.mutants._base import mutant, prepared
 
 
 def _scan(qb, kb, k_log, v1, chunk_size):
@@ -39,13 +37,7 @@ def _scan(qb, kb, k_log, v1, chunk_size):
 def attention(q, k, v, w, *, kind, causal, key_mask, chunk_size=128, **options):
     if not causal:
         return favor.favor_attention(q, k, v, w, kind=kind, causal=False, key_mask=key_mask)
-    keep = torch.ones(k.shape[:-1], dtype=torch.bool, device=k.device) if key_mask is None else key_mask
-    poison = _poison(q, k, v, keep, causal)
-    out_dtype, work = q.dtype, compute_dtype(q.dtype)
-    q, k, v = (_sanitize(x.to(work)) for x in (q, k, v))
-    qb, _ = favor.split_features(scaled(q), w.to(work), kind=kind)
-    kb, k_log = favor.split_features(scaled(k), w.to(work), kind=kind)
-    k_log = k_log.masked_fill(~keep, float("-inf"))
+    qb, kb, k_log, v, poison, out_dtype = prepared(q, k, v, w, kind=kind, causal=causal, key_mask=key_mask)
     num = _scan(qb, kb, k_log, torch.cat([v, torch.ones_like(v[..., :1])], dim=-1), chunk_size)
     out = num[..., :-1] / num[..., -1:]
     return out.masked_fill(poison, float("nan")).to(out_dtype)

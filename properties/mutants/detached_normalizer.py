@@ -5,21 +5,12 @@ wrong."""
 
 import torch
 
-import favor
-from favor.attention import _bidirectional, _causal, _poison, _sanitize
-from favor.validation import compute_dtype
-from favor_suite.mutants._base import mutant
-from favor_suite.reference.softmax import scaled
+from favor.attention import _bidirectional, _causal
+from favor_suite.mutants._base import mutant, prepared
 
 
 def attention(q, k, v, w, *, kind, causal, key_mask, chunk_size=128, **options):
-    keep = torch.ones(k.shape[:-1], dtype=torch.bool, device=k.device) if key_mask is None else key_mask
-    poison = _poison(q, k, v, keep, causal)
-    out_dtype, work = q.dtype, compute_dtype(q.dtype)
-    q, k, v = (_sanitize(x.to(work)) for x in (q, k, v))
-    qb, _ = favor.split_features(scaled(q), w.to(work), kind=kind)
-    kb, k_log = favor.split_features(scaled(k), w.to(work), kind=kind)
-    k_log = k_log.masked_fill(~keep, float("-inf"))
+    qb, kb, k_log, v, poison, out_dtype = prepared(q, k, v, w, kind=kind, causal=causal, key_mask=key_mask)
 
     def run(qb, kb, k_log, values):
         return _causal(qb, kb, k_log, values, chunk_size) if causal else _bidirectional(qb, kb, k_log, values)
