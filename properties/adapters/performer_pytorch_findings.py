@@ -43,13 +43,18 @@ FINDINGS = (
         "`ratio·(exp(ωᵀx̃ − ‖x̃‖²/2 − max) + eps)` adds a floor whose weight relative to the kernel depends on the "
         "stabilizer — a per-row max for queries, the max over all keys and features of a `[b, h]` slice for keys. "
         "The features are biased (the kernel estimate rises by about 2·eps·e^M), differ between queries and keys, "
-        "key features depend on every other key, and the `.detach()`ed stabilizers no longer cancel in the gradient.",
+        "key features depend on every other key, and the `.detach()`ed stabilizers no longer cancel in the gradient. "
+        "N̂ and D̂ formed from these features are biased by the same floor, so their means miss Σ_j A_ij V_j; at "
+        "x + y = 0, where the exact estimator is a point mass at SM, the floor shows as a fixed offset (+0.03 %).",
         (
             Match("features::test_positive_log_features_are_gaussian*"),
             Match("kernel_estimator::test_entry_does_not_depend_on_other_tokens*"),
             Match("attention_identities::test_linear_time_equals_quadratic_on_the_same_features*bidirectional*"),
             Match("attention_identities::test_bidirectional_attention_is_permutation_equivariant*"),
             Match("numerics::test_gradcheck_in_float64*"),
+            Match("numerics::test_gradients_match_float64_on_the_same_features*bidirectional*"),
+            Match("attention_statistics::test_numerator_and_normalizer_follow_their_exact_law*"),
+            Match("kernel_estimator::test_kernel_estimate_is_unbiased*iid*"),
         ),
         "x = y = 0: ln(n·φ_r(x)φ_r(y)) = 2.0e-4 = ln((1 + 1e-4)²) on all 4000 rows instead of 0. Â_ij moves by "
         "5.45e-05 when the other tokens change. gradcheck: k's Jacobian off by 8.5e-05 of 0.12. With eps = 0 "
@@ -62,12 +67,17 @@ FINDINGS = (
         "The causal denominator is q·(Σk + 1e-6) (`k_cumsum + eps`) while the numerator has no such term, so every "
         "causal output is pulled towards 0 by D/(D + 1e-6·Σq) — relatively more as the features shrink. The "
         "stabilizer subtracts max ωᵀx̃, not ‖x̃‖²/2 (l. 104, 110-113), so in float32 large inputs underflow every "
-        "feature to the floor 1e-4·m^(−1/2), where the 1e-6 is 1 % of the denominator.",
+        "feature to the floor 1e-4·m^(−1/2), where the 1e-6 is 1 % of the denominator. The output then depends on "
+        "k even for a single key, so dk ≠ 0 where the exact gradient is 0, and in float32 the pull exceeds the "
+        "rounding allowance from the first position on.",
         (
             Match("attention_identities::test_linear_time_equals_quadratic_on_the_same_features*causal*"),
             Match("attention_identities::test_output_rows_lie_in_the_convex_hull_of_the_values*"),
             Match("attention_identities::test_stabilization_cancels_where_plain_float32_would_underflow*"),
             Match("attention_identities::test_batch_and_head_slices_are_independent*causal*"),
+            Match("numerics::test_gradients_match_float64_on_the_same_features*causal*"),
+            Match("numerics::test_long_sequences_in_low_precision_keep_every_token*causal-float32*"),
+            Match("numerics::test_low_precision_matches_float64_on_the_same_features*causal-float32*"),
         ),
         "L = m = d = 1: output −1.084520686 for v = −1.084522342, a gap of 1.53e-6 = 1e-6/0.6547. Stabilization "
         "test (‖b‖²/2 = 95): 0.82973 instead of 0.83803 = 1e-4/(1e-4 + 1e-6) of it; with eps = 0 it is NaN (0/0).",
@@ -94,8 +104,9 @@ FINDINGS = (
         "features fall to the eps floor, a query-key product (1e-4·m^(−1/2))² ≤ 1e-8 is below fp16's smallest "
         "subnormal (6e-8): D = 0 and the division gives NaN.",
         (
-            Match("numerics::test_low_precision_matches_float64_on_the_same_features*"),
-            Match("numerics::test_outputs_and_gradients_are_finite_in_the_claimed_range*"),
+            Match("numerics::test_low_precision_matches_float64_on_the_same_features*float16*"),
+            Match("numerics::test_outputs_and_gradients_are_finite_in_the_claimed_range*float16*"),
+            Match("numerics::test_long_sequences_in_low_precision_keep_every_token*float16*"),
         ),
         "bf16, L = m = 1: 0.208984 for v = 0.209961 (1 ulp); fp32 compute rounded to bf16 returns v exactly. fp16 at "
         "d = 16, m = 64 is NaN for every output already at ‖q̃‖ = ‖k̃‖ = 3.",
