@@ -261,4 +261,20 @@ FINDINGS = (
         "float32, causal, d = 8, L = 6, m = 32, ‖q‖, ‖k‖ ≈ 0.8√d: multiplying keys 3-5 by 3 moves outputs 0-2 by "
         "1.64 with `stabilize=True` (0 without); with eps = 0 (diagnostic) by 3e-7, float32 rounding.",
     ),
+    Finding(
+        "G",
+        "The attention mask of a bidirectional call is a dense L×L matrix",
+        ("fast_transformers/masking.py:153", "fast_transformers/transformers.py:72", f"{_LIN}:64"),
+        "`LinearAttention.forward` takes `attn_mask` and only checks `attn_mask.all_ones`; the all-ones mask a user "
+        "passes — and the one `TransformerEncoderLayer` builds, `FullMask(L)` (transformers.py:72) — is "
+        "`torch.ones(N, M, dtype=torch.bool)` (masking.py:153): L² bytes allocated for every call, so memory is "
+        "quadratic in L although the attention itself is linear. The causal `TriangularCausalMask` is a lengths "
+        "mask and allocates no matrix.",
+        (
+            Match("cost::test_no_quadratic_or_prefix_state_tensor_is_created*bidirectional*", r"aten\.ones"),
+            Match("cost::test_live_memory_holds_no_prefix_states*bidirectional*", r"grows faster than L"),
+        ),
+        "L = 256 → 512: the live-memory peak grows from 546 832 to 1 220 624 bytes (the L² bool mask: 65 536 → "
+        "262 144 bytes); `aten.ones` produces the (256, 256) tensor.",
+    ),
 )
