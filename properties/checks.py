@@ -182,10 +182,10 @@ def variance_test(
     x = estimates.detach().double().cpu().numpy()
     squares = (x - expected) ** 2
     r = float(rounding.max())
-    if ratio_variance is not None:
+    if ratio_variance is not None and math.isfinite(ratio_variance):
         sd = math.sqrt(ratio_variance / squares.size) * mse
         spread = "closed-form"
-    else:
+    else:  # no closed-form fourth moment (orthogonal rows), or one beyond float64
         sd = float(squares.std(ddof=1)) / math.sqrt(squares.size)
         spread = "studentized"
     z = rs.z_test_critical(alpha)

@@ -73,7 +73,8 @@ def test_outputs_and_gradients_are_finite_in_the_claimed_range(impl, device, dty
     length = data.draw(st.integers(1, 40), label="L")
     gen = hh.generator(data.draw(hh.seeds(), label="seed"), device)
     w = gaussian_projection(m, d, gen)
-    radius = finite_input_radius(precision_of(impl, dtype).products, float(w.norm(dim=-1).amax()))
+    largest = float(w.norm(dim=-1).amax())
+    radius = finite_input_radius(precision_of(impl, dtype).products, largest, input_dtype=dtype, d=d)
     fraction = data.draw(st.floats(0.5, 1.0), label="fraction of R")
     structures = [data.draw(st.sampled_from(hh.STRUCTURES), label=f"{n} structure") for n in "qk"]
     q, k = (hh.structured_vectors(s, length, d, fraction * radius * d**0.25, gen) for s in structures)

@@ -101,7 +101,7 @@ def _standardized(kind: str, x: object, y: object, gerf_a: float | None) -> tupl
         extra = 4 * t**3 * e3 * np.expm1(3 * d2) + t**6 * (d4 + _expm1_minus_x(4 * d3 + d4) - 4 * _expm1_minus_x(d3))
         mu4 = e2 * e2 * lognormal + extra
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = lognormal + np.where(e2 > 0, extra / (e2 * e2), 0.0)
+            ratio = lognormal + np.where(e2 > 0, extra / e2 / e2, 0.0)  # e2² may underflow, e2 does not
         return softmax_kernel(x, y), (e2, t**3 * e3 + e2 * e2 * (t + 2), mu4), ratio
     if kind == "hyperbolic":
         half_log, scale, log_y = s / 2, np.exp(-(x2 + y2) / 2), s

@@ -86,17 +86,27 @@ def ratio_of_sums_bound(terms: int, exponent: float, u: float) -> float:
     return 2 * g * (1 + exponent) + 2 * u
 
 
-def finite_input_radius(dtype: torch.dtype, largest_projection_norm: float) -> float:
+def finite_input_radius(
+    dtype: torch.dtype, largest_projection_norm: float, *, input_dtype: torch.dtype | None = None, d: int = 1
+) -> float:
     """R such that positive-feature attention is finite whenever ‖q̃‖, ‖k̃‖ ≤ R, for features
-    computed in ``dtype`` (the declared products precision).
+    computed in ``dtype`` (the declared products precision) from inputs of ``input_dtype``:
+    the smallest of three limits.
 
-    With per-query and shared-key stabilization (MATH 19) every normalizer contains the term of
-    the key and feature that set the key reference, whose value is ≥ exp(−2·Ω·‖q̃‖) with
-    Ω = max_r ‖ω_r‖: it stays above the smallest normal number of the compute dtype while
-    2·Ω·R ≤ ln(1/tiny). Everything else is bounded by 1 times L·F·max|V|.
+    * Underflow: with per-query and shared-key stabilization (MATH 19) every normalizer contains
+      the term of the key and feature that set the key reference, whose value is ≥ exp(−2·Ω·‖q̃‖),
+      Ω = max_r ‖ω_r‖: it stays above the smallest normal number while 2·Ω·R ≤ ln(1/tiny).
+    * Overflow of the exponent's terms: ‖x̃‖²/2 must be representable, R ≤ √(max) of ``dtype``.
+    * The inputs themselves: an entry of q = d^{1/4}q̃ is at most ‖q‖, so q is representable in
+      its dtype while R ≤ max(input dtype)·d^{−1/4} (fp16: 65504).
+    Everything else is bounded by 1 times L·F·max|V|.
     """
-    tiny = torch.finfo(dtype).tiny
-    return float(-torch.log(torch.tensor(tiny, dtype=torch.float64))) / (2 * largest_projection_norm)
+    info = torch.finfo(dtype)
+    underflow = float(-torch.log(torch.tensor(info.tiny, dtype=torch.float64))) / (2 * largest_projection_norm)
+    limits = [underflow, info.max**0.5]
+    if input_dtype is not None:
+        limits.append(torch.finfo(input_dtype).max * d**-0.25)
+    return min(limits)
 
 
 def exp_sum_bound(terms: int, exponent: float, u: float) -> float:
