@@ -289,9 +289,14 @@ def versions(venv: Path, names: Sequence[str]) -> dict[str, str]:
         text=True,
         check=True,
     ).stdout
-    installed = {p["name"].lower(): p["version"] for p in json.loads(out)}
+    installed = {_normalized(p["name"]): p["version"] for p in json.loads(out)}
     wanted = ("favor-suite", "torch", "hypothesis", "pytest", "numpy", "scipy", *names)
-    return {name: installed.get(name.lower(), "not installed") for name in dict.fromkeys(wanted)}
+    return {name: installed.get(_normalized(name), "not installed") for name in dict.fromkeys(wanted)}
+
+
+def _normalized(name: str) -> str:
+    """A distribution name as PEP 503 compares it: pip lists ``tensorflow_cpu`` for ``tensorflow-cpu``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def load_findings(venv: Path, spec: str) -> tuple[Finding, ...]:
@@ -492,7 +497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = [{**r, "record": Record(**r["record"])} for r in state["runs"]]
         with log_path.open("a") as log:  # the findings are read from the suite as installed: refresh it
             install(peer, venv, source, editable=args.editable, fresh=False, log=log)
-        return _finish(peer, runs, load_findings(venv, peer.findings), state["context"], out_dir)
+        context = state["context"] | {"versions": versions(venv, peer.packages)}  # the peer's packages are unchanged
+        return _finish(peer, runs, load_findings(venv, peer.findings), context, out_dir)
+    suite = _suite_revision(source)  # what is installed now: the checkout may change while the gates run
     with log_path.open("a") as log:
         print(f"[{peer.name}] installing into {venv} (log {log_path})", flush=True)
         try:
@@ -516,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": dt.date.today().isoformat(),
         "versions": versions(venv, peer.packages),
         "cpus": os.cpu_count(),
-        "suite": _suite_revision(source),
+        "suite": suite,
         "profile": args.profile,
         "venv": str(venv),
         "install": _install_line(info),

@@ -207,10 +207,13 @@ FINDINGS = (
             Match("attention_identities::test_batch_and_head_slices_are_independent*"),
             Match("causality::test_padding_mask_equals_truncation*"),
             Match("numerics::test_low_precision_matches_float64_on_the_same_features*"),
+            Match("numerics::test_long_sequences_in_low_precision_keep_every_token*causal*"),
         ),
         "d = 4, L = 6, m = 4096, q, k ~ N(0, I): M_q ≈ 7-8 per batch; the attention differs from D̂⁻¹ÂV on the "
         "library's own features by 0.60 (outputs of size ~1); with `_NUMERIC_STABLER = 0` (diagnostic) by 2.6e-7, "
-        "float32 rounding. L = 1: output −1.084521174 for v = −1.084522342.",
+        "float32 rounding. L = 1: output −1.084521174 for v = −1.084522342. Long causal sequences (L ≈ 1000-2200): "
+        "row 0 has one key, so D is one stabilized product and 1e-6/D exceeds float32 rounding there (bidirectional "
+        "rows sum L keys and pass); with `_NUMERIC_STABLER = 0` the same examples pass.",
     ),
     Finding(
         "C",
