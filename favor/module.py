@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from favor.attention import favor_attention
+from favor.backend import BACKENDS
 from favor.features import FEATURE_KINDS
 from favor.projections import Norms, draw_projection
 
@@ -19,6 +20,8 @@ class FavorAttention(nn.Module):
     drawn from a ``torch.Generator`` seeded with ``seed`` and redrawn according to ``redraw``:
     ``"never"``, ``"every_call"``, or an int N (every N-th forward call in training mode;
     [P] §4 redraws periodically). ``orthogonal`` and ``norms`` choose the law (MATH 10, 13).
+    ``backend`` is passed to :func:`favor.favor_attention` (``"auto"``: Triton on CUDA where it
+    applies, the PyTorch code elsewhere).
     """
 
     projection: torch.Tensor
@@ -36,6 +39,7 @@ class FavorAttention(nn.Module):
         seed: int = 0,
         chunk_size: int = 128,
         gerf_a: float | str = 0.0,
+        backend: str = "auto",
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ) -> None:
@@ -44,9 +48,11 @@ class FavorAttention(nn.Module):
             raise ValueError(f"kind must be one of {FEATURE_KINDS}, got {kind!r}")
         if not (redraw in ("never", "every_call") or (isinstance(redraw, int) and redraw >= 1)):
             raise ValueError(f"redraw must be 'never', 'every_call' or an int >= 1, got {redraw!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.d, self.m, self.kind, self.causal = d, m, kind, causal
         self.orthogonal, self.norms, self.redraw = orthogonal, norms, redraw
-        self.chunk_size, self.gerf_a = chunk_size, gerf_a
+        self.chunk_size, self.gerf_a, self.backend = chunk_size, gerf_a, backend
         self.generator = torch.Generator().manual_seed(seed)
         self.calls = 0
         self.register_buffer("projection", self._draw(dtype, device))
@@ -91,10 +97,11 @@ class FavorAttention(nn.Module):
             key_mask=key_mask,
             chunk_size=self.chunk_size,
             gerf_a=self.gerf_a,
+            backend=self.backend,
         )
 
     def extra_repr(self) -> str:
         return (
             f"d={self.d}, m={self.m}, kind={self.kind!r}, orthogonal={self.orthogonal}, "
-            f"norms={self.norms!r}, causal={self.causal}, redraw={self.redraw!r}"
+            f"norms={self.norms!r}, causal={self.causal}, redraw={self.redraw!r}, backend={self.backend!r}"
         )

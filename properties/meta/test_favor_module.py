@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 import torch
@@ -74,7 +75,12 @@ def test_projection_is_a_buffer_that_moves_and_saves():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"redraw": 0}, "redraw"), ({"redraw": "sometimes"}, "redraw"), ({"kind": "relu"}, "kind")],
+    [
+        ({"redraw": 0}, "redraw"),
+        ({"redraw": "sometimes"}, "redraw"),
+        ({"kind": "relu"}, "kind"),
+        ({"backend": "cuda"}, "backend"),
+    ],
 )
 def test_module_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -85,3 +91,16 @@ def test_module_rejects_bad_settings(kwargs, message):
 def test_projection_sizes_must_be_positive(m, d):
     with pytest.raises(ValueError, match=r"\b[md]\b must be >= 1"):
         favor.draw_projection(m, d, generator=torch.Generator())
+
+
+def test_module_passes_its_backend_on():
+    """``backend="torch"`` gives favor_attention's torch result bit for bit; ``"triton"`` on a CPU
+    tensor without the interpreter is refused by favor_attention, naming the backend."""
+    module = favor.FavorAttention(8, 16, seed=2, backend="torch")
+    x = torch.randn(2, 5, 8)
+    expected = favor.favor_attention(x, x, x, module.projection, backend="torch")
+    assert torch.equal(module(x, x, x), expected)
+    assert "backend='torch'" in repr(module)
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        with pytest.raises(ValueError, match="backend='triton'"):
+            favor.FavorAttention(8, 16, backend="triton")(x, x, x)
