@@ -436,6 +436,49 @@ def render(peer: Peer, runs: list[dict], findings: Sequence[Finding], context: d
     return "\n".join(out), unexplained
 
 
+def summary(venvs: Path) -> str:
+    """README's peers × areas table from the saved runs under ``venvs``: per record and area
+    ``wrong/fragile/contract/error · passed/skipped`` ("—" where every case was skipped), the
+    findings that explain its failures, and their titles per peer."""
+    rows, titles, areas = [], [], None
+    for peer in PEERS.values():
+        saved = venvs / f"{peer.name}.runs.json"
+        if not saved.is_file():
+            continue
+        findings = {f.key: f for f in load_findings((venvs / peer.name).resolve(), peer.findings)}
+        link = f"properties/adapters/{peer.verdict}"
+        seen: dict[str, None] = {}
+        for run in json.loads(saved.read_text())["runs"]:
+            verdict = run["verdict"]
+            areas = areas or list(verdict["areas"])
+            keys = dict.fromkeys(
+                f.key
+                for failure in _failures(run)
+                if (f := explain(failure, run["record"]["name"], tuple(findings.values()))) is not None
+            )
+            seen |= keys
+            cells = []
+            for area in areas:
+                row = verdict["areas"][area]
+                bad = "/".join(str(row[c]) for c in ("wrong", "fragile", "contract", "error"))
+                ran = sum(row[c] for c in ("passed", "wrong", "fragile", "contract", "error"))
+                cells.append(f"{bad} · {row['passed']}/{row['skipped']}" if ran else "—")
+            total = verdict["totals"]
+            cells.append(
+                "/".join(str(total[c]) for c in ("wrong", "fragile", "contract", "error"))
+                + f" · {total['passed']}/{total['skipped']}"
+            )
+            rows.append(
+                f"| [{run['record']['name']}]({link}) | " + " | ".join(cells) + " | " + ", ".join(sorted(keys)) + " |"
+            )
+        titles.append(
+            f"- **{peer.title}** ([verdict]({link})): " + "; ".join(f"[{k}] {findings[k].title}" for k in sorted(seen))
+        )
+    header = ["| record | " + " | ".join(areas or []) + " | total | findings |", "|---" * (len(areas or []) + 3) + "|"]
+    legend = "Cells: wrong/fragile/contract/error · passed/skipped; — where no case applies."
+    return "\n".join([legend, "", *header, *rows, "", *titles])
+
+
 # ---------------------------------------------------------------------------- command line
 def _install_line(info: dict) -> str:
     mode = "editable" if info.get("editable") else "non-editable"
@@ -478,7 +521,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--render-only", action="store_true", help="rewrite the verdict from the saved runs (after editing findings)"
     )
+    parser.add_argument("--summary", action="store_true", help="print README's peers table from the saved runs")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(summary(args.venvs))
+        return 0
     if args.list or args.peer is None:
         for peer in PEERS.values():
             print(f"{peer.name}: {peer.title}")
