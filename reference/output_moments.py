@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import torch
 
+from favor_suite.reference.rounding import gamma, unit_roundoff
 from favor_suite.reference.softmax import allowed_pairs, softmax_attention
 
 __all__ = ["OUTPUT_KINDS", "OutputMoments", "delta_method_moments", "output_moments"]
@@ -44,11 +45,13 @@ class OutputMoments(NamedTuple):
     cov: torch.Tensor
     """Cov(N̂_ic, D̂_i) = μ₂[c, D]/m."""
     var_sq_numerator: torch.Tensor
-    """Var((N̂_ic − EN̂_ic)²) = (μ₄[cccc] + (2m − 3)μ₂[cc]²)/m³."""
+    """Var((N̂_ic − EN̂_ic)²) = (μ₄[cccc] + (2m − 3)μ₂[cc]²)/m³, μ₄ raised by its rounding bound
+    (MATH 41a): an upper bound, never below the exact value however much K₄ cancels."""
     var_sq_normalizer: torch.Tensor
     """Var((D̂_i − ED̂_i)²) = (μ₄[DDDD] + (2m − 3)μ₂[DD]²)/m³."""
     var_cross: torch.Tensor
-    """Var((N̂_ic − EN̂_ic)(D̂_i − ED̂_i)) = (μ₄[ccDD] + (m − 1)μ₂[cc]μ₂[DD] + (m − 2)μ₂[cD]²)/m³."""
+    """Var((N̂_ic − EN̂_ic)(D̂_i − ED̂_i)) = (μ₄[ccDD] + (m − 1)μ₂[cc]μ₂[DD] + (m − 2)μ₂[cD]²)/m³,
+    μ₄ raised by its rounding bound as for ``var_sq_numerator``."""
 
 
 def _edge_view(gram: torch.Tensor, edge: tuple[int, int]) -> torch.Tensor:
@@ -59,24 +62,45 @@ def _edge_view(gram: torch.Tensor, edge: tuple[int, int]) -> torch.Tensor:
     return view
 
 
-def _central_kernels(gram: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(K₂ ``[Lq, L, L]``, K₄ ``[Lq, L, L, L, L]``): E[Π_t (Y_{j_t}/A_{j_t} − 1)] for two and four
-    positions (MATH 41): averaged over sign patterns ε (hyperbolic, trigonometric; positive: ε = 1),
-    Σ over edge sets G covering every position of Π_{(t,t′)∈G} expm1(ε_tε_t′·C[j_t, j_t′])."""
+def _central_kernels(
+    gram: torch.Tensor, slack: torch.Tensor, kind: str
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """(K₂ ``[Lq, L, L]``, K₄ ``[Lq, L, L, L, L]``, (S₀, S_δ) of K₄'s shape): E[Π_t (Y_{j_t}/A_{j_t} − 1)]
+    for two and four positions (MATH 41): averaged over sign patterns ε (hyperbolic, trigonometric;
+    positive: ε = 1), Σ over edge sets G covering every position of Π_{(t,t′)∈G} expm1(ε_tε_t′·C[j_t, j_t′]).
+    S₀ is the same average of Π|expm1(·)|, S_δ of Π(|expm1(·)| + slack): what bounds K₄'s rounding
+    where its terms cancel (MATH 41a); ``slack`` bounds each factor's error from the rounding of C."""
     if kind == "positive":
         patterns, k2 = [(1, 1, 1, 1)], torch.expm1(gram)
     else:
         patterns, k2 = [(1, *rest) for rest in itertools.product((1, -1), repeat=3)], 2 * torch.sinh(gram / 2) ** 2
     views = [_edge_view(gram, edge) for edge in _EDGES]
+    slacks = [_edge_view(slack, edge) for edge in _EDGES]
     k4 = torch.zeros(gram.shape[:1] + gram.shape[1:2] * 4, dtype=gram.dtype, device=gram.device)
+    k4_abs, k4_wide = torch.zeros_like(k4), torch.zeros_like(k4)
     for eps in patterns:
         factors = {e: torch.expm1(eps[e[0]] * eps[e[1]] * v) for e, v in zip(_EDGES, views, strict=True)}
+        widened = {e: factors[e].abs() + b for e, b in zip(_EDGES, slacks, strict=True)}
         for graph in _COVERING:
-            product = factors[graph[0]]
+            product, wide = factors[graph[0]], widened[graph[0]]
             for edge in graph[1:]:
-                product = product * factors[edge]
-            k4 = k4 + product
-    return k2, k4 / len(patterns)
+                product, wide = product * factors[edge], wide * widened[edge]
+            k4, k4_abs, k4_wide = k4 + product, k4_abs + product.abs(), k4_wide + wide
+    return k2, k4 / len(patterns), (k4_abs / len(patterns), k4_wide / len(patterns))
+
+
+def _fourth_moment_error(
+    k4: torch.Tensor, sums: tuple[torch.Tensor, torch.Tensor], gammas: tuple[float, float], *weights
+) -> torch.Tensor:
+    """Bound on |computed − exact| of Σ K₄(j₁…j₄)·Π_t w_t[j_t] (MATH 41a), in two stages. Each K₄
+    entry: (S_δ − S₀) + γ₁·S_δ, S₀ the average of Π|expm1| over its terms and S_δ the same with every
+    factor widened by its slack (the rounding of C moves a product by at most the difference), γ₁
+    for the operations on one term's path and the sum over patterns and edge sets. The contraction
+    with the weights: γ₂·Σ|K₄|·Π|w_t|, γ₂ for the Lk⁴-term sum and the weights' own rounding."""
+    spec = "ijklm,ij...,ik...,il...,im...->i..."
+    plain, wide = sums
+    entry_error = (wide - plain).clamp_min(0) + gammas[0] * wide
+    return torch.einsum(spec, entry_error, *weights) + gammas[1] * torch.einsum(spec, k4.abs(), *weights)
 
 
 def output_moments(
@@ -107,12 +131,21 @@ def output_moments(
     a = torch.exp(qt @ kt.T) * allowed  # [Lq, Lk]
     sign = -1.0 if kind == "trigonometric" else 1.0
     z = qt[:, None, :] + sign * kt[None, :, :]  # [Lq, Lk, d]
-    k2, k4 = _central_kernels(sign * z @ z.transpose(-2, -1), kind)
+    gram = sign * z @ z.transpose(-2, -1)
+    u, d = unit_roundoff(torch.float64), q.shape[-1]
+    slack = torch.exp(gram.abs()) * gamma(d, u) * (z.abs() @ z.abs().transpose(-2, -1))
+    k2, k4, sums = _central_kernels(gram, slack, kind)
     weights = a[..., None] * torch.cat([v, torch.ones_like(v[:, :1])], dim=-1)  # a_j: [Lq, Lk, dv+1]
     mu2 = torch.einsum("ijl,ijc,ild->icd", k2, weights, weights)
     mu4 = torch.einsum("ijklm,ijc,ikc,ilc,imc->ic", k4, weights, weights, weights, weights)
     num, den = weights[..., :-1], weights[..., -1]
     mu4_cross = torch.einsum("ijklm,ijc,ikc,il,im->ic", k4, num, num, den, den)
+    # MATH 41a: a K₄ entry is an average of 8·41 products of up to 6 expm1 factors (γ₁); the
+    # contraction sums Lk⁴ products of K₄ and four weights, each weight d + 3 operations (γ₂).
+    gammas = (gamma(2 * 6 + 8 * len(_COVERING) + 1, u), gamma(k.shape[-2] ** 4 + 4 + 4 * (d + 3), u))
+    w_abs, n_abs, d_abs = weights.abs(), num.abs(), den.abs()
+    mu4 = mu4 + _fourth_moment_error(k4, sums, gammas, w_abs, w_abs, w_abs, w_abs)
+    mu4_cross = mu4_cross + _fourth_moment_error(k4, sums, gammas, n_abs, n_abs, d_abs, d_abs)
     var = torch.diagonal(mu2, dim1=-2, dim2=-1)  # [Lq, dv+1]
     cov = mu2[:, :-1, -1]
     var_sq = (mu4 + (2 * m - 3) * var**2) / m**3
