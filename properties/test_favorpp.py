@@ -52,8 +52,8 @@ def test_gerf_estimate_is_unbiased_for_any_admissible_a(impl, device, data, a):
 @given(data=st.data(), a=FOURTH_MOMENT)
 def test_gerf_variance_matches_the_closed_form(impl, device, data, a):
     """The empirical MSE of m-row estimates against MATH 22's (second moment − SM²)/m: a two-sided
-    ratio test whose spread is the closed-form Var(T) (MATH 38) and whose replicate count comes
-    from the power computation (``checks.kernel_variance``). A ∈ [−0.5, 1/16): above 1/16 the
+    median-of-means test whose spread is the closed-form Var(T) (MATH 38, 39) and whose replicate
+    count comes from the power computation (``checks.kernel_variance``). A ∈ [−0.5, 1/16): above 1/16 the
     fourth moment of the estimator is infinite (MATH 36), so no test of its variance has a
     stated false-alarm rate; that range is covered by the unbiasedness test, whose median of
     means needs only the (finite) variance."""
