@@ -40,11 +40,23 @@ def _rejected(item: pytest.Item, seed: int) -> bool:
 
     test = item.obj
     test._hypothesis_internal_use_seed = seed
-    test._hypothesis_internal_use_settings = settings(
-        test._hypothesis_internal_use_settings, max_examples=1, derandomize=False, phases=[Phase.generate]
-    )
+    # Parametrized cases share one function: wrap its own settings, never the previous wrapper (the
+    # chain grew by one per run until Hypothesis hit RecursionError, counted as rejections).
+    base = _BASE_SETTINGS.setdefault(test, test._hypothesis_internal_use_settings)
+    test._hypothesis_internal_use_settings = settings(base, max_examples=1, derandomize=False, phases=[Phase.generate])
     reports = runtestprotocol(item, nextitem=None, log=False)
-    return any(report.failed for report in reports)
+    failed = [report for report in reports if report.failed]
+    if failed and _SHOW_AT_SUITE_ALPHA[0]:
+        lines = [line for line in str(failed[0].longrepr).splitlines() if line.startswith("E ")]
+        print(f"    seed {seed}: " + " | ".join(line[1:].strip() for line in lines[:2])[:400], flush=True)
+    return bool(failed)
+
+
+_BASE_SETTINGS: dict = {}
+"""Each test function's own Hypothesis settings, before the first run here."""
+
+_SHOW_AT_SUITE_ALPHA = [False]
+"""Set while rejections are rerun at the suite's α: their messages are printed."""
 
 
 def _interval(k: int, n: int) -> tuple[float, float]:
@@ -82,7 +94,11 @@ class _Calibration:
                 rejected = [s for s in draws if _rejected(item, s)]
             finally:
                 budget.TEST_ALPHA = suite_alpha
-            at_suite = sum(_rejected(item, s) for s in rejected)
+            _SHOW_AT_SUITE_ALPHA[0] = True
+            try:
+                at_suite = sum(_rejected(item, s) for s in rejected)
+            finally:
+                _SHOW_AT_SUITE_ALPHA[0] = False
             low, high = _interval(len(rejected), self.seeds)
             name = item.nodeid.split("::", 1)[-1]
             print(
