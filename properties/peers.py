@@ -436,6 +436,14 @@ def render(peer: Peer, runs: list[dict], findings: Sequence[Finding], context: d
     return "\n".join(out), unexplained
 
 
+def _summary_cell(row: dict) -> str:
+    """``wrong/fragile/contract/error · passed/skipped``, or "—" where every case was skipped."""
+    bad = ("wrong", "fragile", "contract", "error")
+    if not sum(row[c] for c in (*bad, "passed")):
+        return "—"
+    return "/".join(str(row[c]) for c in bad) + f" · {row['passed']}/{row['skipped']}"
+
+
 def summary(venvs: Path) -> str:
     """README's peers × areas table from the saved runs under ``venvs``: per record and area
     ``wrong/fragile/contract/error · passed/skipped`` ("—" where every case was skipped), the
@@ -457,17 +465,7 @@ def summary(venvs: Path) -> str:
                 if (f := explain(failure, run["record"]["name"], tuple(findings.values()))) is not None
             )
             seen |= keys
-            cells = []
-            for area in areas:
-                row = verdict["areas"][area]
-                bad = "/".join(str(row[c]) for c in ("wrong", "fragile", "contract", "error"))
-                ran = sum(row[c] for c in ("passed", "wrong", "fragile", "contract", "error"))
-                cells.append(f"{bad} · {row['passed']}/{row['skipped']}" if ran else "—")
-            total = verdict["totals"]
-            cells.append(
-                "/".join(str(total[c]) for c in ("wrong", "fragile", "contract", "error"))
-                + f" · {total['passed']}/{total['skipped']}"
-            )
+            cells = [_summary_cell(verdict["areas"][area]) for area in areas] + [_summary_cell(verdict["totals"])]
             rows.append(
                 f"| [{run['record']['name']}]({link}) | " + " | ".join(cells) + " | " + ", ".join(sorted(keys)) + " |"
             )
