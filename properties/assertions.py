@@ -144,11 +144,19 @@ def assert_close(
     *,
     rtol: float,
     atol: float | torch.Tensor = 0.0,
+    saturate: torch.dtype | None = None,
     **context: object,
 ) -> None:
     """|observed − expected| ≤ atol + rtol·|expected| elementwise (``atol`` may be a tensor that
-    broadcasts), NaN only where expected is NaN."""
+    broadcasts), NaN only where expected is NaN. With ``saturate``, both sides are first clamped to
+    that dtype's finite range: round-to-nearest turns a value beyond it into ±inf (or the largest
+    finite number), and clamping is 1-Lipschitz, so a result whose unrounded value was within the
+    allowance of one that overflows still compares within it — and an overflow where the expected
+    value is far inside the range still fails."""
     obs, exp = _np(observed), _np(expected)
+    if saturate is not None:
+        top = torch.finfo(saturate).max
+        obs, exp = np.clip(obs, -top, top), np.clip(exp, -top, top)
     atol = np.broadcast_to(_np(atol), exp.shape)
     if obs.shape != exp.shape:
         fail(f"{what}: shape {obs.shape}, expected {exp.shape}", **context)

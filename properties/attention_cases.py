@@ -15,6 +15,7 @@ from favor_suite.reference.rounding import (
     accumulation_roundoff,
     feature_error,
     gamma,
+    quotient_amplification,
     term_error,
     underflow_error,
     unit_roundoff,
@@ -85,8 +86,9 @@ def quadratic_on_same_features(
 
         |ΔŶ_ic| ≤ ε·(Σ_jf |φ_f(q̃_i)||φ_f(k̃_j)||v_jc| + |Ŷ_ic|·Σ_jf |φ_f(q̃_i)||φ_f(k̃_j)|)/|D̂_i| + u_out·|Ŷ_ic|
 
-    (numerator and normalizer each within ε of their absolute sums; the quotient's first-order
-    error; one final rounding to the output dtype, subnormal results included: + η_out,
+    (numerator and normalizer each within ε of their absolute sums; the quotient's error, times
+    ``quotient_amplification`` — 1 to first order, +inf where a cancelling normalizer is not
+    determined by the precision; one final rounding to the output dtype, subnormal results included: + η_out,
     ``underflow_error``). ``feature_options`` go to ``feature_map``."""
     q64, k64, v64, w64 = (x.detach().double() for x in (q, k, v, w))
     qf = impl.feature_map(scaled(q64), w64, kind=kind, **feature_options).double()
@@ -104,7 +106,8 @@ def quadratic_on_same_features(
     epsilon = term_error(
         **sizes, products=unit_roundoff(precision.products), accumulation=accumulation_roundoff(precision.accumulation)
     ) + term_error(**sizes, products=u64, accumulation=u64)  # the float64 reference's own rounding
-    allowance = epsilon * magnitude + unit_roundoff(dtype) * y.abs() + underflow_error(dtype)
+    amplification = quotient_amplification(epsilon, absolute.sum(-1, keepdim=True) / normalizer)
+    allowance = epsilon * magnitude * amplification + unit_roundoff(dtype) * y.abs() + underflow_error(dtype)
     return y, allowance
 
 
@@ -168,15 +171,24 @@ def gradients_on_same_features(
 ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
     """((dq, dk, dv), their allowances): float64 autograd of ⟨cotangent, D̂⁻¹ÂV⟩ through the
     quadratic computation on φ from ``feature_map`` (MATH 17), and the elementwise rounding
-    allowance of an implementation computing the same gradients at ``precision``.
+    allowance of an implementation computing the same gradients at ``precision`` (MATH 43g).
 
     Each gradient entry is a sum of terms, each the product of two features, one feature slope
     (``_feature_slopes``), the cotangent, (v − Ŷ) and 1/D̂ (the chain rule through Ŷ = N̂/D̂):
     dv_j = Σ_i g_i â_ij/D̂_i; ∂φ_f(k̃_j) = Σ_i φ_f(q̃_i)·gᵢᵀ(v_j − Ŷ_i)/D̂_i; ∂φ_f(q̃_i) = Σ_j
-    φ_f(k̃_j)·gᵢᵀ(v_j − Ŷ_i)/D̂_i, then through the slopes and d^(−1/4). The allowance is
-    ε·Σ|terms| + u_out·|grad| + η_out with ε = 3·feature_error + γ_6(u_p) + γ_{Lq+Lk+F+dv+d}(u_a) +
-    the forward ε of Ŷ and D̂ (``term_error``), for the implementation plus the same at float64 for
-    the reference: first order in u (MATH 43g)."""
+    φ_f(k̃_j)·gᵢᵀ(v_j − Ŷ_i)/D̂_i, then through the slopes and d^(−1/4). Two sources of error:
+
+    * the terms' own roundings, ε_local = 3·feature_error + γ_6(u_p) + γ_{Lq+Lk+F+dv+d}(u_a), on
+      Σ|terms| with weight |gᵢ|ᵀ(|v_j| + |Ŷ_i|)/|D̂_i|;
+    * the forward errors of Ŷ_i and D̂_i they are built from (ε_fwd = ``term_error``): |ΔD̂_i| ≤
+      ε_fwd·Σ_j|â_ij| and |ΔŶ_i| ≤ ε_fwd·(Σ_j|â_ij||v_j| + |Ŷ_i|Σ_j|â_ij|)/|D̂_i|, so the weight
+      is [|gᵢ|ᵀ(|v_j| + |Ŷ_i|)·κ_i + |gᵢ|ᵀ(Σ_l|â_il||v_l| + |Ŷ_i|Σ_l|â_il|)/|D̂_i|]/|D̂_i| with
+      κ_i = Σ_l|â_il|/|D̂_i| (1 for positive features, unbounded for trigonometric ones, whose
+      normalizer cancels), times ``quotient_amplification`` (1/(1 − ε_fwd·κ_i), +inf where the
+      normalizer is not determined by the precision: entries fed by such a row are unconstrained).
+
+    Allowance ε_local·Σ|terms|_local + ε_fwd·Σ|terms|_fwd + u_out·|grad| + η_out, each ε for the
+    implementation plus the same at float64 for the reference."""
     leaves = [x.detach().double().requires_grad_(True) for x in (q, k, v)]
     q64, k64, v64 = leaves
     w64 = w.detach().double()
@@ -186,40 +198,43 @@ def gradients_on_same_features(
     g = cotangent.double()
     reference = torch.autograd.grad((y * g).sum(), leaves)
     with torch.no_grad():
-        y = y.detach()
+        y, v_abs, g_abs = y.detach().abs(), v64.detach().abs(), g.abs()
         allowed = allowed_pairs(q.shape[-2], k.shape[-2], causal=causal, key_mask=key_mask, device=y.device)
         qv, q_slope = _feature_slopes(scaled(q64.detach()), w64, kind)
         kv, k_slope = _feature_slopes(scaled(k64.detach()), w64, kind)
         absolute = (qv @ kv.transpose(-2, -1)).masked_fill(~allowed, 0.0)
         den = (qf @ kf.transpose(-2, -1)).detach().masked_fill(~allowed, 0.0).sum(-1, keepdim=True).abs()
-        weight = (g.abs() @ v64.detach().abs().transpose(-2, -1) + (g.abs() * y.abs()).sum(-1, keepdim=True)) / den
-        weight = weight.masked_fill(~allowed, 0.0)
-        scale = q.shape[-1] ** -0.25
-        magnitudes = (
-            scale * torch.einsum("...if,...ifk->...ik", weight @ kv, q_slope),
-            scale * torch.einsum("...jf,...jfk->...jk", weight.transpose(-2, -1) @ qv, k_slope),
-            (absolute / den).transpose(-2, -1) @ g.abs(),
-        )
+        den_abs = absolute.sum(-1, keepdim=True)
+        condition = den_abs / den
+        g_v = g_abs @ v_abs.transpose(-2, -1) + (g_abs * y).sum(-1, keepdim=True)
+        g_n = (g_abs * (absolute @ v_abs + y * den_abs)).sum(-1, keepdim=True)
         norms = scaled(q64).norm(dim=-1).amax() + scaled(k64).norm(dim=-1).amax()
         exponent = float(w64.norm(dim=-1).amax() * norms + norms**2 + math.log(2 * w.shape[0]))
-        u_p, u_a = unit_roundoff(precision.products), accumulation_roundoff(precision.accumulation)
         sums = q.shape[-2] + k.shape[-2] + qf.shape[-1] + v.shape[-1] + q.shape[-1]
-
-        def gradient_error(u_p: float, u_a: float) -> float:
-            forward = term_error(
-                d=q.shape[-1],
-                exponent=exponent,
-                features=qf.shape[-1],
-                length=k.shape[-2],
-                products=u_p,
-                accumulation=u_a,
-            )
-            return 3 * feature_error(q.shape[-1], exponent, u_p) + gamma(6, u_p) + gamma(sums, u_a) + forward
-
+        sizes = dict(d=q.shape[-1], exponent=exponent, features=qf.shape[-1], length=k.shape[-2])
         u64 = unit_roundoff(torch.float64)
-        epsilon = gradient_error(u_p, u_a) + gradient_error(u64, u64)  # + the float64 reference's own
+        roundoffs = ((unit_roundoff(precision.products), accumulation_roundoff(precision.accumulation)), (u64, u64))
+        local = sum(3 * feature_error(q.shape[-1], exponent, p) + gamma(6, p) + gamma(sums, a) for p, a in roundoffs)
+        forward = sum(term_error(**sizes, products=p, accumulation=a) for p, a in roundoffs)
+        amplified = quotient_amplification(forward, condition) / den
+        scale = q.shape[-1] ** -0.25
+
+        def through_slopes(weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            weight = weight.masked_fill(~allowed, 0.0)
+            return (
+                scale * torch.einsum("...if,...ifk->...ik", weight @ kv, q_slope),
+                scale * torch.einsum("...jf,...jfk->...jk", weight.transpose(-2, -1) @ qv, k_slope),
+            )
+
+        local_terms = (*through_slopes(g_v / den), (absolute / den).transpose(-2, -1) @ g_abs)
+        forward_terms = (
+            *through_slopes(amplified * (g_v * condition + g_n / den)),
+            (absolute * amplified * condition).transpose(-2, -1) @ g_abs,
+        )
         u_out, eta_out = unit_roundoff(out_dtype), underflow_error(out_dtype)
         allowances = tuple(
-            epsilon * mag + u_out * ref.abs() + eta_out for mag, ref in zip(magnitudes, reference, strict=True)
+            # 0·inf (a zero term beside an undetermined row) counts as unconstrained: an upper bound
+            (local * a + forward * b).nan_to_num(nan=math.inf, posinf=math.inf) + u_out * ref.abs() + eta_out
+            for a, b, ref in zip(local_terms, forward_terms, reference, strict=True)
         )
     return reference, allowances

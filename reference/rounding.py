@@ -15,6 +15,7 @@ __all__ = [
     "feature_error",
     "finite_input_radius",
     "gamma",
+    "quotient_amplification",
     "ratio_of_sums_bound",
     "term_error",
     "underflow_error",
@@ -55,6 +56,17 @@ def gamma(n: int | torch.Tensor, u: float) -> float | torch.Tensor:
     if bool((torch.as_tensor(nu) >= 1).any()):
         raise ValueError(f"n·u = {nu} ≥ 1: no rounding bound")
     return nu / (1 - nu)
+
+
+def quotient_amplification(relative_error: float, condition: torch.Tensor) -> torch.Tensor:
+    """1/(1 − ε·κ), or +inf where ε·κ ≥ 1: the exact factor by which a normalizer D = Σ_j a_j
+    computed within ε·Σ_j|a_j| (condition κ = Σ_j|a_j|/|D|) enlarges first-order quotient errors,
+    since |1/(D + δ) − 1/D| = |δ|/(|D|·|D + δ|) ≤ ε·κ/(|D|·(1 − ε·κ)) and
+    |(N + δN)/(D + δ) − N/D| ≤ (|δN| + |N/D|·|δ|)/(|D|·(1 − ε·κ)). κ = 1 for positive features; with
+    signed (trigonometric) features D can cancel, and once ε·κ ≥ 1 the computed D may be zero or
+    change sign: the quotient is then not determined by the precision at all (MATH 43g)."""
+    product = relative_error * condition
+    return torch.where(product < 1, 1 / (1 - product), torch.inf)
 
 
 def feature_error(d: int, exponent: float, u: float) -> float:
