@@ -107,7 +107,9 @@ def quadratic_on_same_features(
         **sizes, products=unit_roundoff(precision.products), accumulation=accumulation_roundoff(precision.accumulation)
     ) + term_error(**sizes, products=u64, accumulation=u64)  # the float64 reference's own rounding
     amplification = quotient_amplification(epsilon, absolute.sum(-1, keepdim=True) / normalizer)
-    allowance = epsilon * magnitude * amplification + unit_roundoff(dtype) * y.abs() + underflow_error(dtype)
+    # a zero magnitude (v and Ŷ zero in that column) is an exact zero numerator: no error to amplify
+    magnitude = torch.where(magnitude > 0, magnitude * amplification, magnitude)
+    allowance = epsilon * magnitude + unit_roundoff(dtype) * y.abs() + underflow_error(dtype)
     return y, allowance
 
 
