@@ -15,6 +15,7 @@ from favor_suite.reference.rounding import (
     accumulation_roundoff,
     feature_error,
     gamma,
+    quotient_allowance,
     quotient_amplification,
     term_error,
     underflow_error,
@@ -97,7 +98,6 @@ def quadratic_on_same_features(
     allowed = allowed_pairs(q.shape[-2], k.shape[-2], causal=causal, key_mask=key_mask, device=qf.device)
     absolute = (qf.abs() @ kf.abs().transpose(-2, -1)).masked_fill(~allowed, 0.0)
     normalizer = (qf @ kf.transpose(-2, -1)).masked_fill(~allowed, 0.0).sum(-1, keepdim=True).abs()
-    magnitude = (absolute @ v64.abs() + y.abs().nan_to_num() * absolute.sum(-1, keepdim=True)) / normalizer
     norms = scaled(q64).norm(dim=-1).amax() + scaled(k64).norm(dim=-1).amax()
     exponent = float(w64.norm(dim=-1).amax() * norms + norms**2 + math.log(2 * w.shape[0]))
     precision = precision_of(impl, dtype)
@@ -106,10 +106,7 @@ def quadratic_on_same_features(
     epsilon = term_error(
         **sizes, products=unit_roundoff(precision.products), accumulation=accumulation_roundoff(precision.accumulation)
     ) + term_error(**sizes, products=u64, accumulation=u64)  # the float64 reference's own rounding
-    amplification = quotient_amplification(epsilon, absolute.sum(-1, keepdim=True) / normalizer)
-    # a zero magnitude (v and Ŷ zero in that column) is an exact zero numerator: no error to amplify
-    magnitude = torch.where(magnitude > 0, magnitude * amplification, magnitude)
-    allowance = epsilon * magnitude + unit_roundoff(dtype) * y.abs() + underflow_error(dtype)
+    allowance = quotient_allowance(epsilon, absolute @ v64.abs(), absolute.sum(-1, keepdim=True), normalizer, y, dtype)
     return y, allowance
 
 

@@ -32,9 +32,8 @@ from favor_suite.implementation import Precision, precision_of
 from favor_suite.reference.rounding import (
     accumulation_roundoff,
     finite_input_radius,
-    quotient_amplification,
+    quotient_allowance,
     term_error,
-    underflow_error,
     unit_roundoff,
 )
 from favor_suite.reference.softmax import scaled
@@ -252,12 +251,7 @@ def _long_allowance(impl, q, k, w, y, num_abs, den_abs, den, *, dtype, causal: b
         products=unit_roundoff(precision.products),
         accumulation=accumulation_roundoff(precision.accumulation),
     ).unsqueeze(-1)
-    amplification = quotient_amplification(epsilon, den_abs / den)
-    return (
-        epsilon * amplification * (num_abs + y.abs() * den_abs) / den
-        + unit_roundoff(dtype) * y.abs()
-        + underflow_error(dtype)
-    )
+    return quotient_allowance(epsilon, num_abs, den_abs, den, y, dtype)
 
 
 def _crossing_length(impl, q, k, v, w, *, dtype, key_mask, options) -> tuple[int, float]:

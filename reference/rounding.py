@@ -15,6 +15,7 @@ __all__ = [
     "feature_error",
     "finite_input_radius",
     "gamma",
+    "quotient_allowance",
     "quotient_amplification",
     "ratio_of_sums_bound",
     "term_error",
@@ -67,6 +68,24 @@ def quotient_amplification(relative_error: float, condition: torch.Tensor) -> to
     change sign: the quotient is then not determined by the precision at all (MATH 43g)."""
     product = relative_error * condition
     return torch.where(product < 1, 1 / (1 - product), torch.inf)
+
+
+def quotient_allowance(
+    epsilon: float | torch.Tensor,
+    numerator_abs: torch.Tensor,
+    normalizer_abs: torch.Tensor,
+    normalizer: torch.Tensor,
+    y: torch.Tensor,
+    out_dtype: torch.dtype,
+) -> torch.Tensor:
+    """Elementwise allowance of Y = N/D when N and D are each within ε of their absolute sums
+    (MATH 43d): ε·(Σ|terms of N| + |Y|·Σ|terms of D|)/|D| times ``quotient_amplification``, plus
+    one rounding to ``out_dtype`` (u_out·|Y| + η_out). A zero magnitude (v and Y zero in that
+    column) is an exact zero numerator: nothing to amplify, so 0·inf is not formed."""
+    magnitude = (numerator_abs + y.abs().nan_to_num() * normalizer_abs) / normalizer
+    amplification = quotient_amplification(epsilon, normalizer_abs / normalizer)
+    magnitude = torch.where(magnitude > 0, magnitude * amplification, magnitude)
+    return epsilon * magnitude + unit_roundoff(out_dtype) * y.abs() + underflow_error(out_dtype)
 
 
 def feature_error(d: int, exponent: float, u: float) -> float:
